@@ -1,0 +1,9 @@
+/**
+ * The ordered list of migrations. Each file is imported as text so `bun build --compile`
+ * embeds it: the executable needs no migrations/ folder beside it. Add new files at the end;
+ * never edit one that has shipped.
+ */
+import type { Migration } from "../src/db/migrate";
+import init from "./0001_init.sql" with { type: "text" };
+
+export const migrations: readonly Migration[] = [{ name: "0001_init", sql: init }];

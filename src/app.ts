@@ -1,0 +1,168 @@
+/**
+ * The composition root (ARCHITECTURE): config → database → stores → services → transports.
+ * Nothing here is global, so a test can boot several servers in one process and the CLI can
+ * build just the services it needs on the same data dir.
+ */
+import { join } from "node:path";
+import { Elysia } from "elysia";
+import { openapi } from "@elysiajs/openapi";
+import type { Config } from "./config";
+import { openDatabase, type Db } from "./db/open";
+import { runMigrations } from "./db/migrate";
+import { migrations } from "../migrations";
+import { InProcessBus, type EventBus } from "./events";
+import { Logger } from "./lib/log";
+import { ensureDataDir, loadOrCreateSecrets, type Secrets } from "./lib/secrets";
+import { RateLimiter } from "./lib/rate-limiter";
+import { UserStore } from "./users/store";
+import { UserService } from "./users/service";
+import { AuthStore } from "./auth/store";
+import { AuthService } from "./auth/service";
+import { TokenSigner } from "./auth/tokens";
+import type { IdentityProvider } from "./auth/providers/provider";
+import { FacebookProvider } from "./auth/providers/facebook";
+import { OidcProvider } from "./auth/providers/oidc";
+import { envelope } from "./http/envelope";
+import { authGuard } from "./http/auth-guard";
+import { createMetrics, observability } from "./http/observability";
+import { healthRoutes } from "./http/health";
+import type { RequestContexts } from "./http/request-context";
+import { authRoutes } from "./auth/routes";
+import { userRoutes } from "./users/routes";
+
+export const DATABASE_FILE = "confab.db";
+
+/** Storage and services without any transport: what both `serve` and the CLI need. */
+export interface Core {
+  config: Config;
+  log: Logger;
+  db: Db;
+  bus: EventBus;
+  secrets: Secrets;
+  users: UserService;
+  auth: AuthService;
+  close(): void;
+}
+
+/** Open the data dir: create it, its secrets and the database, and apply pending migrations. */
+export async function openCore(config: Config, log = new Logger(config.logLevel)): Promise<Core> {
+  ensureDataDir(config.dataDir);
+  const secrets = await loadOrCreateSecrets(config.dataDir);
+  const db = openDatabase(join(config.dataDir, DATABASE_FILE));
+  const applied = runMigrations(db, migrations);
+  if (applied.length) log.info("migrations applied", { migrations: applied });
+
+  const bus = new InProcessBus((name, error) => log.error("event handler failed", { event: name, error }));
+  const authStore = new AuthStore(db);
+  // Profile pictures arrive with media; until then no user has one.
+  const users = new UserService(db, new UserStore(db), authStore, bus, () => null);
+  const auth = new AuthService(
+    db,
+    authStore,
+    users,
+    new TokenSigner(secrets.jwtSecret, config.accessTokenTtl),
+    bus,
+    { registration: config.registration, refreshTtlSeconds: config.refreshTokenTtl },
+    new RateLimiter(config.rateLimit.authRequests, config.rateLimit.windowSeconds),
+    identityProviders(config, log),
+  );
+  return { config, log, db, bus, secrets, users, auth, close: () => db.close() };
+}
+
+function identityProviders(config: Config, log: Logger): Map<string, IdentityProvider> {
+  const providers = new Map<string, IdentityProvider>();
+  const fb = config.facebook;
+  if (fb.appId && fb.appSecret) {
+    providers.set("facebook", new FacebookProvider({ graphUrl: fb.graphUrl, appId: fb.appId, appSecret: fb.appSecret }, log.tag("facebook")));
+  }
+  for (const [name, p] of Object.entries(config.oidc)) providers.set(`oidc:${name}`, new OidcProvider(name, p));
+  return providers;
+}
+
+/** Paths whose bodies may be as large as an upload. */
+const UPLOAD_PATHS = [/^\/api\/v1\/media\/upload$/, /^\/api\/v1\/users\/[^/]+\/picture$/];
+
+/** Build the HTTP app on top of the core. */
+export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
+  const { config, log } = core;
+  const contexts: RequestContexts = new WeakMap();
+  const metrics = createMetrics();
+  const limiter = new RateLimiter(config.rateLimit.requests, config.rateLimit.windowSeconds);
+  const authLimiter = new RateLimiter(config.rateLimit.authRequests, config.rateLimit.windowSeconds);
+  const guard = authGuard({ contexts, auth: core.auth, limiter, authLimiter });
+
+  const app = new Elysia()
+    .use(
+      envelope({
+        contexts,
+        log,
+        maxBodyBytes: config.maxBodyBytes,
+        maxUploadBytes: config.maxUploadBytes,
+        uploadPaths: UPLOAD_PATHS,
+        clientIp: (_req, socketIp) => socketIp ?? "unknown",
+      }),
+    )
+    .use(observability({ contexts, log, metrics }))
+    .use(
+      openapi({
+        path: "/api/docs",
+        specPath: "/api/docs/json",
+        documentation: {
+          info: { title: "confab", version: "1", description: "Self-hosted messaging server: REST API" },
+          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+          security: [{ bearer: [] }],
+        },
+        exclude: { paths: ["/metrics", "/healthz", "/readyz"] },
+      }),
+    )
+    .use(guard)
+    .use(healthRoutes({ db: core.db, metrics, isShuttingDown: () => state.shuttingDown }))
+    .use(authRoutes(core.auth, guard))
+    .use(userRoutes(core.users, guard));
+
+  // Forget idle clients' buckets and ended sessions now and then, so memory and tables stay bounded.
+  const housekeeping = setInterval(() => {
+    limiter.sweep();
+    authLimiter.sweep();
+    core.auth.prune();
+  }, 60_000);
+  housekeeping.unref();
+
+  return { app, metrics, stopHousekeeping: () => clearInterval(housekeeping) };
+}
+
+export interface RunningServer {
+  core: Core;
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Open the data dir, build everything and listen. */
+export async function startServer(config: Config, log = new Logger(config.logLevel)): Promise<RunningServer> {
+  const core = await openCore(config, log);
+  const state = { shuttingDown: false };
+  const { app, stopHousekeeping } = buildHttpApp(core, state);
+  app.listen({
+    hostname: config.host,
+    port: config.port,
+    // Bun's own limit is a backstop far above ours: within it, our hooks answer with the envelope.
+    maxRequestBodySize: Math.max(config.maxUploadBytes, config.maxBodyBytes) * 2 + 1_048_576,
+    // Refuse to start on a port another process already serves (Bun would share it silently).
+    reusePort: false,
+  });
+  const port = app.server!.port!;
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  log.info("listening", { host: config.host, port, url, data_dir: config.dataDir, registration: config.registration });
+  return {
+    core,
+    port,
+    url,
+    async stop() {
+      state.shuttingDown = true;
+      stopHousekeeping();
+      await app.stop();
+      core.close();
+    },
+  };
+}

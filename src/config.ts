@@ -1,0 +1,172 @@
+/**
+ * One typed settings object. Precedence, strongest first (CONTRACT §1):
+ * command-line flags > CONFAB_* environment variables > <data-dir>/confab.toml (or --config) > defaults.
+ * Tests build a Config with `defaultConfig()` plus overrides and never read the environment.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { LOG_LEVELS, type LogLevel } from "./lib/log";
+
+export interface OidcProviderConfig {
+  /** Issuer URL; its /.well-known/openid-configuration names the JWKS. */
+  issuer: string;
+  /** Our client id at that provider: the `aud` every id_token must carry. */
+  clientId: string;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Where clients reach us; signed media URLs are built on it. Null: http://localhost:<bound port>. */
+  publicUrl: string | null;
+  registration: "open" | "closed";
+  logLevel: LogLevel;
+  /** Largest media upload (bytes). */
+  maxUploadBytes: number;
+  /** Largest JSON request body (bytes): a message is 10,000 characters, so 1 MiB is generous. */
+  maxBodyBytes: number;
+  /** Access token lifetime (seconds): `expires_in` of login. */
+  accessTokenTtl: number;
+  /** Refresh token lifetime (seconds). */
+  refreshTokenTtl: number;
+  rateLimit: {
+    /** Requests per window per client on /api/v1. */
+    requests: number;
+    windowSeconds: number;
+    /** Login/register/refresh attempts per window, per IP and per account. */
+    authRequests: number;
+  };
+  facebook: { graphUrl: string; appId: string | null; appSecret: string | null };
+  oidc: Record<string, OidcProviderConfig>;
+  /** Development mode: verbose errors in logs, GraphiQL. Never on by default. */
+  dev: boolean;
+}
+
+/** The defaults, each with the reason for its value. */
+export function defaultConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    host: "0.0.0.0",
+    port: 8080,
+    dataDir: "./data",
+    publicUrl: null,
+    // Closed: a fresh server on the internet must not let strangers sign up.
+    registration: "closed",
+    logLevel: "info",
+    maxUploadBytes: 26_214_400, // 25 MiB: a phone photo or a short video
+    maxBodyBytes: 1_048_576,
+    accessTokenTtl: 3600,
+    refreshTokenTtl: 30 * 24 * 3600,
+    rateLimit: { requests: 1000, windowSeconds: 900, authRequests: 20 },
+    facebook: { graphUrl: "https://graph.facebook.com", appId: null, appSecret: null },
+    oidc: {},
+    dev: false,
+    ...overrides,
+  };
+}
+
+/** Flags as commander hands them over (all optional strings/numbers). */
+export interface ConfigFlags {
+  port?: string | number;
+  host?: string;
+  dataDir?: string;
+  publicUrl?: string;
+  registration?: string;
+  logLevel?: string;
+  maxUploadBytes?: string | number;
+  config?: string;
+  dev?: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Build the Config from flags, environment and config file. Throws ConfigError on bad values. */
+export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Config {
+  const dataDir = resolve(flags.dataDir ?? env.CONFAB_DATA_DIR ?? "./data");
+  const file = readConfigFile(flags.config ?? env.CONFAB_CONFIG ?? join(dataDir, "confab.toml"), flags.config !== undefined);
+  const pick = (flag: unknown, envName: string, fileKey: string) => flag ?? env[envName] ?? file[fileKey];
+
+  const port = int("port", pick(flags.port, "CONFAB_PORT", "port"), 8080, 0, 65535);
+  const base = defaultConfig({ port });
+  const logLevel = oneOf("log-level", pick(flags.logLevel, "CONFAB_LOG_LEVEL", "log_level"), LOG_LEVELS, base.logLevel);
+  const fileRate = (file.rate_limit ?? {}) as Record<string, unknown>;
+  const fileFb = (file.facebook ?? {}) as Record<string, unknown>;
+
+  return {
+    ...base,
+    host: str(pick(flags.host, "CONFAB_HOST", "host")) ?? base.host,
+    dataDir,
+    publicUrl: str(pick(flags.publicUrl, "CONFAB_PUBLIC_URL", "public_url"))?.replace(/\/+$/, "") ?? null,
+    registration: oneOf("registration", pick(flags.registration, "CONFAB_REGISTRATION", "registration"), ["open", "closed"] as const, base.registration),
+    logLevel,
+    maxUploadBytes: int("max-upload-bytes", pick(flags.maxUploadBytes, "CONFAB_MAX_UPLOAD_BYTES", "max_upload_bytes"), base.maxUploadBytes, 1),
+    maxBodyBytes: int("max-body-bytes", env.CONFAB_MAX_BODY_BYTES ?? file.max_body_bytes, base.maxBodyBytes, 1024),
+    accessTokenTtl: int("access-token-ttl", env.CONFAB_ACCESS_TOKEN_TTL ?? file.access_token_ttl, base.accessTokenTtl, 60),
+    refreshTokenTtl: int("refresh-token-ttl", env.CONFAB_REFRESH_TOKEN_TTL ?? file.refresh_token_ttl, base.refreshTokenTtl, 300),
+    rateLimit: {
+      requests: int("rate-limit", env.CONFAB_RATE_LIMIT ?? fileRate.requests, base.rateLimit.requests, 1),
+      windowSeconds: int("rate-limit-window", env.CONFAB_RATE_LIMIT_WINDOW ?? fileRate.window_seconds, base.rateLimit.windowSeconds, 1),
+      authRequests: int("auth-rate-limit", env.CONFAB_AUTH_RATE_LIMIT ?? fileRate.auth_requests, base.rateLimit.authRequests, 1),
+    },
+    facebook: {
+      graphUrl: (str(env.CONFAB_FACEBOOK_GRAPH_URL ?? fileFb.graph_url) ?? base.facebook.graphUrl).replace(/\/+$/, ""),
+      appId: str(env.CONFAB_FACEBOOK_APP_ID ?? fileFb.app_id) ?? null,
+      appSecret: str(env.CONFAB_FACEBOOK_APP_SECRET ?? fileFb.app_secret) ?? null,
+    },
+    oidc: parseOidc(file.oidc),
+    dev: flags.dev ?? bool(env.CONFAB_DEV) ?? false,
+  };
+}
+
+/** A setting with a value we cannot use: the CLI prints it and exits 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function readConfigFile(path: string, required: boolean): Record<string, any> {
+  if (!existsSync(path)) {
+    if (required) throw new ConfigError(`config file not found: ${path}`);
+    return {};
+  }
+  try {
+    return Bun.TOML.parse(readFileSync(path, "utf8")) as Record<string, any>;
+  } catch (e) {
+    throw new ConfigError(`cannot parse ${path}: ${(e as Error).message}`);
+  }
+}
+
+function parseOidc(raw: unknown): Record<string, OidcProviderConfig> {
+  if (raw === undefined) return {};
+  if (typeof raw !== "object" || raw === null) throw new ConfigError("[oidc] must be a table of providers");
+  const out: Record<string, OidcProviderConfig> = {};
+  for (const [name, p] of Object.entries(raw as Record<string, any>)) {
+    if (!/^[a-z0-9_-]{1,32}$/.test(name)) throw new ConfigError(`oidc provider name "${name}" must match [a-z0-9_-]{1,32}`);
+    if (typeof p?.issuer !== "string" || typeof p?.client_id !== "string")
+      throw new ConfigError(`[oidc.${name}] needs issuer and client_id`);
+    out[name] = { issuer: p.issuer.replace(/\/+$/, ""), clientId: p.client_id };
+  }
+  return out;
+}
+
+function str(v: unknown): string | undefined {
+  if (v === undefined || v === null || v === "") return undefined;
+  return String(v);
+}
+
+function bool(v: string | undefined): boolean | undefined {
+  if (v === undefined || v === "") return undefined;
+  return ["1", "true", "yes", "on"].includes(v.toLowerCase());
+}
+
+function int(name: string, v: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined || v === null || v === "") return fallback;
+  const n = typeof v === "number" ? v : Number(String(v).trim());
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${v}"`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[], fallback: T): T {
+  if (v === undefined || v === null || v === "") return fallback;
+  if (!allowed.includes(v as T)) throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${v}"`);
+  return v as T;
+}

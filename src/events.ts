@@ -1,0 +1,47 @@
+/**
+ * The domain event bus (ARCHITECTURE rule 2): a service commits, then publishes; WebSocket
+ * fanout, GraphQL subscriptions and the push outbox subscribe. In-process now; the interface is
+ * small so that a Redis or NATS adapter can replace it when one machine is outgrown.
+ */
+
+/** Every domain event, by name. Each domain adds its events here. */
+export interface DomainEvents {
+  "user.updated": { userId: number };
+  "user.disabled": { userId: number };
+  "session.revoked": { userId: number; sessionId: string };
+}
+
+export type EventName = keyof DomainEvents;
+export type Handler<K extends EventName> = (payload: DomainEvents[K]) => void;
+
+export interface EventBus {
+  publish<K extends EventName>(name: K, payload: DomainEvents[K]): void;
+  /** Returns the function that unsubscribes. */
+  subscribe<K extends EventName>(name: K, handler: Handler<K>): () => void;
+}
+
+/** Synchronous in-process bus. A throwing subscriber is reported, never breaks the publisher. */
+export class InProcessBus implements EventBus {
+  private readonly handlers = new Map<EventName, Set<Handler<any>>>();
+
+  constructor(private readonly onHandlerError: (name: EventName, error: unknown) => void) {}
+
+  publish<K extends EventName>(name: K, payload: DomainEvents[K]): void {
+    const set = this.handlers.get(name);
+    if (!set) return;
+    for (const h of set) {
+      try {
+        h(payload);
+      } catch (e) {
+        this.onHandlerError(name, e);
+      }
+    }
+  }
+
+  subscribe<K extends EventName>(name: K, handler: Handler<K>): () => void {
+    let set = this.handlers.get(name);
+    if (!set) this.handlers.set(name, (set = new Set()));
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+}
