@@ -29,6 +29,13 @@ import { healthRoutes } from "./http/health";
 import type { RequestContexts } from "./http/request-context";
 import { authRoutes } from "./auth/routes";
 import { userRoutes } from "./users/routes";
+import { BatchedWriter } from "./db/batched-writer";
+import { ConversationStore } from "./conversations/store";
+import { ConversationService } from "./conversations/service";
+import { conversationRoutes } from "./conversations/routes";
+import { MessageStore } from "./messages/store";
+import { MessageService } from "./messages/service";
+import { messageRoutes } from "./messages/routes";
 
 export const DATABASE_FILE = "confab.db";
 
@@ -39,8 +46,12 @@ export interface Core {
   db: Db;
   bus: EventBus;
   secrets: Secrets;
+  /** Group commit for every write that is announced on the bus. */
+  writer: BatchedWriter;
   users: UserService;
   auth: AuthService;
+  conversations: ConversationService;
+  messages: MessageService;
   close(): void;
 }
 
@@ -53,9 +64,12 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   if (applied.length) log.info("migrations applied", { migrations: applied });
 
   const bus = new InProcessBus((name, error) => log.error("event handler failed", { event: name, error }));
+  const writer = new BatchedWriter(db, { onAfterCommitError: (error) => log.error("after-commit handler failed", { error }) });
   const authStore = new AuthStore(db);
+  const userStore = new UserStore(db);
   // Profile pictures arrive with media; until then no user has one.
-  const users = new UserService(db, new UserStore(db), authStore, bus, () => null);
+  const pictureUrl = () => null;
+  const users = new UserService(db, userStore, authStore, bus, pictureUrl);
   const auth = new AuthService(
     db,
     authStore,
@@ -66,7 +80,11 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
     new RateLimiter(config.rateLimit.authRequests, config.rateLimit.windowSeconds),
     identityProviders(config, log),
   );
-  return { config, log, db, bus, secrets, users, auth, close: () => db.close() };
+  const conversationStore = new ConversationStore(db);
+  const messageStore = new MessageStore(db);
+  const conversations = new ConversationService(conversationStore, messageStore, userStore, writer, bus, pictureUrl);
+  const messages = new MessageService(messageStore, conversationStore, conversations, writer, bus);
+  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, close: () => db.close() };
 }
 
 function identityProviders(config: Config, log: Logger): Map<string, IdentityProvider> {
@@ -118,7 +136,9 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     .use(guard)
     .use(healthRoutes({ db: core.db, metrics, isShuttingDown: () => state.shuttingDown }))
     .use(authRoutes(core.auth, guard))
-    .use(userRoutes(core.users, guard));
+    .use(userRoutes(core.users, guard))
+    .use(conversationRoutes(core.conversations, guard))
+    .use(messageRoutes(core.messages, guard));
 
   // Forget idle clients' buckets and ended sessions now and then, so memory and tables stay bounded.
   const housekeeping = setInterval(() => {

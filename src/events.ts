@@ -4,11 +4,27 @@
  * small so that a Redis or NATS adapter can replace it when one machine is outgrown.
  */
 
-/** Every domain event, by name. Each domain adds its events here. */
+import type { MessageView } from "./messages/model";
+import type { ConversationView } from "./conversations/model";
+
+/**
+ * Every domain event, by name. Each carries what a transport needs to tell clients without
+ * going back to the database: the changed object in API shape and who may see it
+ * (`participantIds`, after the change).
+ */
 export interface DomainEvents {
   "user.updated": { userId: number };
   "user.disabled": { userId: number };
   "session.revoked": { userId: number; sessionId: string };
+  "conversation.created": { conversation: ConversationView; participantIds: number[] };
+  "conversation.updated": { conversationId: number; title: string | null; description: string | null; actorId: number; participantIds: number[] };
+  "participants.changed": { conversationId: number; added: number[]; removed: number[]; actorId: number; participantIds: number[] };
+  "message.created": { message: MessageView; participantIds: number[] };
+  "message.updated": { message: MessageView; participantIds: number[] };
+  "message.deleted": { messageId: string; conversationId: number; participantIds: number[] };
+  "reaction.changed": { messageId: string; conversationId: number; userId: number; emoji: string; added: boolean; reactions: Record<string, number[]>; participantIds: number[] };
+  /** One participant's receipt moved forward to `messageId` (and everything before it). */
+  "receipt.updated": { conversationId: number; userId: number; messageId: string; status: "delivered" | "read"; at: string; participantIds: number[] };
 }
 
 export type EventName = keyof DomainEvents;

@@ -1,0 +1,72 @@
+-- Messages, their edits and reactions, read/delivery watermarks, full-text search.
+
+-- When the conversation last had activity (creation, a message, being added): the key of the
+-- conversation list. Kept per participant so "my conversations, latest first" is one index range.
+ALTER TABLE participants ADD COLUMN activity_at INTEGER NOT NULL DEFAULT 0;
+-- Receipts as watermarks: every message up to this seq was delivered to / read by this
+-- participant. Receipts are monotonic, so a pair of integers per participant holds them all.
+ALTER TABLE participants ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE participants ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX participants_user_activity ON participants (user_id, activity_at DESC, conversation_id DESC);
+
+ALTER TABLE conversations ADD COLUMN last_message_seq INTEGER;
+
+CREATE TABLE messages (
+  -- Insertion order across the server: history cursors and watermarks compare seqs.
+  seq               INTEGER PRIMARY KEY,
+  id                TEXT    NOT NULL UNIQUE,   -- UUIDv7, the public message_id
+  conversation_id   INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  sender_id         INTEGER REFERENCES users (id) ON DELETE SET NULL,
+  type              TEXT    NOT NULL CHECK (type IN ('text', 'image', 'video', 'audio', 'file')),
+  content           TEXT,                      -- NULL once deleted (a tombstone)
+  reply_to          TEXT,                      -- message_id replied to
+  client_message_id TEXT,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  deleted_at        INTEGER
+) STRICT;
+-- History pages, unread counts and catch-up: one range of this index each.
+CREATE INDEX messages_conversation ON messages (conversation_id, seq);
+-- Idempotent sends: a sender's client_message_id names one message per conversation.
+CREATE UNIQUE INDEX messages_client_id ON messages (conversation_id, sender_id, client_message_id)
+  WHERE client_message_id IS NOT NULL;
+
+CREATE TABLE message_edits (
+  message_seq      INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,
+  edited_at        INTEGER NOT NULL,
+  previous_content TEXT,
+  edit_reason      TEXT
+) STRICT;
+CREATE INDEX message_edits_message ON message_edits (message_seq, edited_at);
+
+CREATE TABLE reactions (
+  message_seq INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,
+  emoji       TEXT    NOT NULL,
+  user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (message_seq, emoji, user_id)
+) STRICT, WITHOUT ROWID;
+
+-- Full-text index over message text, kept in sync by triggers (external content: the text is
+-- stored once, in messages). Deleting a message removes it from the index.
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+  content,
+  content = 'messages',
+  content_rowid = 'seq',
+  tokenize = 'unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.content IS NOT NULL BEGIN
+  INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+END;
+
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, content)
+    SELECT 'delete', old.seq, old.content WHERE old.content IS NOT NULL;
+  INSERT INTO messages_fts (rowid, content)
+    SELECT new.seq, new.content WHERE new.content IS NOT NULL;
+END;
+
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.content IS NOT NULL BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+END;

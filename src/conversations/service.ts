@@ -1,0 +1,216 @@
+/**
+ * The rules of conversations (CONTRACT §7): direct conversations are one per pair and take no
+ * changes; a group's creator is its admin; admins add and remove, anyone may leave; only
+ * participants see a conversation (others get 404, as if it did not exist).
+ */
+import { forbidden, invalidField, notFound } from "../lib/errors";
+import type { BatchedWriter } from "../db/batched-writer";
+import type { EventBus } from "../events";
+import type { UserStore } from "../users/store";
+import type { PictureUrl } from "../users/model";
+import type { MessageStore } from "../messages/store";
+import { toLastMessage } from "../messages/model";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
+import { toConversationView, toParticipantView, type ConversationView, type ParticipantView } from "./model";
+import { directKey, type ConversationRow, type ConversationStore, type ListRow, type ParticipantRow } from "./store";
+
+export const MAX_TITLE_LENGTH = 100;
+export const MAX_DESCRIPTION_LENGTH = 1000;
+/** Largest group; also bounds one add request. */
+export const MAX_PARTICIPANTS = 1000;
+
+export interface NewConversation {
+  conversation_type: "direct" | "group";
+  participant_ids: number[];
+  title?: string | null;
+  description?: string | null;
+}
+
+export interface ConversationPage {
+  conversations: ConversationView[];
+  next_cursor: string | null;
+  has_more: boolean;
+}
+
+interface ListCursor {
+  a: number; // activity_at of the last item
+  i: number; // its conversation id
+}
+
+export class ConversationService {
+  constructor(
+    private readonly store: ConversationStore,
+    private readonly messages: MessageStore,
+    private readonly users: UserStore,
+    private readonly writer: BatchedWriter,
+    private readonly bus: EventBus,
+    private readonly pictureUrl: PictureUrl,
+  ) {}
+
+  /** Create a conversation; a direct one that exists already is returned with created: false. */
+  async create(actorId: number, input: NewConversation): Promise<{ conversation: ConversationView; created: boolean }> {
+    const others = [...new Set(input.participant_ids)].filter((id) => id !== actorId);
+    const direct = input.conversation_type === "direct";
+    if (direct && others.length !== 1) throw invalidField("participant_ids", "A direct conversation has exactly one other participant");
+    if (direct && (input.title || input.description)) throw invalidField("title", "A direct conversation has no title or description");
+    if (others.length > MAX_PARTICIPANTS - 1) throw invalidField("participant_ids", `At most ${MAX_PARTICIPANTS} participants`);
+    this.requireUsers(others);
+    const title = cleanText(input.title, "title", MAX_TITLE_LENGTH);
+    const description = cleanText(input.description, "description", MAX_DESCRIPTION_LENGTH);
+
+    const { id, created } = await this.writer.run((after) => {
+      const key = direct ? directKey(actorId, others[0]!) : null;
+      const existing = key ? this.store.selectDirect(key) : null;
+      if (existing) return { id: existing.id, created: false };
+      const now = Date.now();
+      const id = this.store.insertConversation({ type: input.conversation_type, title, description, createdBy: actorId, directKey: key }, now);
+      this.store.insertParticipant(id, actorId, direct ? "member" : "admin", 0, now);
+      for (const u of others) this.store.insertParticipant(id, u, "member", 0, now);
+      after(() => {
+        const conversation = this.view(actorId, id);
+        this.bus.publish("conversation.created", { conversation, participantIds: [actorId, ...others] });
+      });
+      return { id, created: true };
+    });
+    return { conversation: this.view(actorId, id), created };
+  }
+
+  /** The caller's conversations, latest activity first, keyset-paged. */
+  list(userId: number, limit: number, cursor: string | undefined): ConversationPage {
+    const after = cursor === undefined ? null : decodeCursor<ListCursor>(cursor, (c) => Number.isInteger(c.a) && Number.isInteger(c.i));
+    const rows = this.store.selectList(userId, limit + 1, after ? { activityAt: after.a, id: after.i } : null);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      conversations: this.views(page),
+      next_cursor: rows.length > limit && last ? encodeCursor<ListCursor>({ a: last.activity_at, i: last.id }) : null,
+      has_more: rows.length > limit,
+    };
+  }
+
+  get(userId: number, id: number): ConversationView {
+    return this.view(userId, id);
+  }
+
+  /** Change title/description: group admins only. */
+  async update(actorId: number, id: number, patch: { title?: string | null; description?: string | null }): Promise<ConversationView> {
+    const { conversation, me } = this.requireMember(actorId, id);
+    if (conversation.type === "direct") throw invalidField("conversation_type", "A direct conversation has no title or description");
+    if (me.role !== "admin") throw forbidden("Only a group admin may change the group");
+    const clean = {
+      title: patch.title === undefined ? undefined : cleanText(patch.title, "title", MAX_TITLE_LENGTH),
+      description: patch.description === undefined ? undefined : cleanText(patch.description, "description", MAX_DESCRIPTION_LENGTH),
+    };
+    await this.writer.run((after) => {
+      this.store.updateConversation(id, clean, Date.now());
+      const row = this.store.selectConversation(id)!;
+      const participantIds = this.participantIds(id);
+      after(() =>
+        this.bus.publish("conversation.updated", { conversationId: id, title: row.title, description: row.description, actorId, participantIds }),
+      );
+    });
+    return this.view(actorId, id);
+  }
+
+  /** Admins add; admins remove anyone; anyone removes themself (leaves). */
+  async addParticipants(actorId: number, id: number, userIds: number[]): Promise<ParticipantView[]> {
+    const { conversation, me } = this.requireMember(actorId, id);
+    if (conversation.type === "direct") throw invalidField("action", "A direct conversation takes no participant changes");
+    if (me.role !== "admin") throw forbidden("Only a group admin may add participants");
+    const ids = [...new Set(userIds)];
+    this.requireUsers(ids);
+    const added = await this.writer.run((after) => {
+      if (this.store.selectParticipants(id).length + ids.length > MAX_PARTICIPANTS)
+        throw invalidField("user_ids", `A group has at most ${MAX_PARTICIPANTS} participants`);
+      const now = Date.now();
+      const seq = this.store.selectConversation(id)!.last_message_seq ?? 0;
+      const added = ids.filter((u) => this.store.insertParticipant(id, u, "member", seq, now));
+      if (added.length) {
+        const participantIds = this.participantIds(id);
+        after(() => this.bus.publish("participants.changed", { conversationId: id, added, removed: [], actorId, participantIds }));
+      }
+      return added;
+    });
+    const byUser = new Map((this.store.selectParticipantsOf([id]).get(id) ?? []).map((p) => [p.user_id, p]));
+    return added.map((u) => toParticipantView(byUser.get(u)!, this.pictureUrl));
+  }
+
+  async removeParticipants(actorId: number, id: number, userIds: number[]): Promise<number[]> {
+    const { conversation, me } = this.requireMember(actorId, id);
+    if (conversation.type === "direct") throw invalidField("action", "A direct conversation takes no participant changes");
+    const ids = [...new Set(userIds)];
+    const leavingOnly = ids.length === 1 && ids[0] === actorId;
+    if (!leavingOnly && me.role !== "admin") throw forbidden("Only a group admin may remove other participants");
+    return this.writer.run((after) => {
+      const removed = ids.filter((u) => this.store.deleteParticipant(id, u));
+      this.keepAnAdmin(id);
+      if (removed.length) {
+        const participantIds = this.participantIds(id);
+        after(() =>
+          // The removed users are told too: their clients drop the conversation.
+          this.bus.publish("participants.changed", { conversationId: id, added: [], removed, actorId, participantIds: [...participantIds, ...removed] }),
+        );
+      }
+      return removed;
+    });
+  }
+
+  /** The conversation and the caller's membership, or 404 (non-participants may not know it exists). */
+  requireMember(userId: number, id: number): { conversation: ConversationRow; me: ParticipantRow } {
+    const me = this.store.selectParticipant(id, userId);
+    const conversation = me && this.store.selectConversation(id);
+    if (!me || !conversation) throw notFound("Conversation");
+    return { conversation, me };
+  }
+
+  participantIds(id: number): number[] {
+    return this.store.selectParticipants(id).map((p) => p.user_id);
+  }
+
+  /** A group whose last admin left gets its longest-standing member as admin, so it stays manageable. */
+  private keepAnAdmin(id: number) {
+    const rest = this.store.selectParticipants(id);
+    if (rest.length && !rest.some((p) => p.role === "admin")) this.store.promoteParticipant(id, rest[0]!.user_id);
+  }
+
+  private requireUsers(ids: number[]) {
+    for (const id of ids) {
+      const u = this.users.selectUserById(id);
+      if (!u || u.disabled) throw invalidField("participant_ids", `No user with id ${id}`);
+    }
+  }
+
+  private view(userId: number, id: number): ConversationView {
+    const row = this.store.selectListRow(userId, id);
+    if (!row) throw notFound("Conversation");
+    return this.views([row])[0]!;
+  }
+
+  /** Views for a page of list rows: participants, last messages and read markers in one query each. */
+  private views(rows: ListRow[]): ConversationView[] {
+    if (!rows.length) return [];
+    const participants = this.store.selectParticipantsOf(rows.map((r) => r.id));
+    const seqs = rows.flatMap((r) => [r.last_message_seq, r.read_seq]).filter((s): s is number => !!s);
+    const messages = this.messages.selectMessagesBySeq([...new Set(seqs)]);
+    return rows.map((r) => {
+      const last = r.last_message_seq ? messages.get(r.last_message_seq) : undefined;
+      return toConversationView(
+        r,
+        (participants.get(r.id) ?? []).map((p) => toParticipantView(p, this.pictureUrl)),
+        {
+          lastMessage: last ? toLastMessage(last) : null,
+          unreadCount: r.unread_count,
+          lastReadMessageId: r.read_seq ? (messages.get(r.read_seq)?.id ?? null) : null,
+        },
+      );
+    });
+  }
+}
+
+/** Trim; empty means null; too long is a 400 naming the field. */
+function cleanText(v: string | null | undefined, field: string, max: number): string | null {
+  if (v === undefined || v === null) return null;
+  const t = v.trim();
+  if (t.length > max) throw invalidField(field, `Must be at most ${max} characters`);
+  return t || null;
+}

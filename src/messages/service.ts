@@ -1,0 +1,271 @@
+/**
+ * The rules of messages (CONTRACT §7): only participants read or write; only the author edits
+ * or deletes (a delete leaves a tombstone); sends are idempotent by client_message_id; every
+ * change is committed through the batched writer, then announced on the bus.
+ */
+import { forbidden, invalidField, notFound } from "../lib/errors";
+import type { BatchedWriter } from "../db/batched-writer";
+import type { EventBus } from "../events";
+import { iso } from "../lib/time";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
+import type { ConversationStore } from "../conversations/store";
+import type { ConversationService } from "../conversations/service";
+import { groupReactions, toEditView, toMessageView, type EditView, type MessageView, type Watermarks } from "./model";
+import type { MessageRow, MessageStore, MessageType } from "./store";
+
+export const MAX_CONTENT_LENGTH = 10_000;
+export const MAX_CLIENT_ID_LENGTH = 128;
+export const MAX_EDIT_REASON_LENGTH = 100;
+export const MAX_SEARCH_LENGTH = 200;
+const MAX_EMOJI_BYTES = 32;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+export interface SendInput {
+  message_type: MessageType;
+  content?: string | null;
+  reply_to_message_id?: string | null;
+  client_message_id?: string | null;
+  media_attachments?: { file_id: string }[];
+}
+
+export interface HistoryQuery {
+  limit: number;
+  before?: string;
+  after?: string;
+  cursor?: string;
+}
+
+export interface HistoryPage {
+  messages: MessageView[];
+  has_more: boolean;
+  next_cursor: string | null;
+}
+
+interface HistoryCursor {
+  d: "before" | "after";
+  m: string; // message_id the next page continues from
+}
+
+export class MessageService {
+  constructor(
+    private readonly store: MessageStore,
+    private readonly conversationStore: ConversationStore,
+    private readonly conversations: ConversationService,
+    private readonly writer: BatchedWriter,
+    private readonly bus: EventBus,
+  ) {}
+
+  /**
+   * Send a message. Resolves after the commit. A repeated client_message_id returns the original
+   * message with created: false and writes nothing.
+   */
+  async send(senderId: number, conversationId: number, input: SendInput): Promise<{ message: MessageView; created: boolean }> {
+    const content = checkContent(input);
+    if (input.media_attachments?.length) {
+      // Media arrives with uploads; until a file exists there is nothing the sender can attach.
+      throw invalidField("media_attachments", "Unknown file_id: attach files uploaded with POST /api/v1/media/upload");
+    }
+    const clientId = input.client_message_id ?? null;
+    if (clientId !== null && (clientId.length < 1 || clientId.length > MAX_CLIENT_ID_LENGTH))
+      throw invalidField("client_message_id", `1 to ${MAX_CLIENT_ID_LENGTH} characters`);
+    const replyTo = input.reply_to_message_id ?? null;
+
+    return this.writer.run((after) => {
+      this.conversations.requireMember(senderId, conversationId);
+      if (clientId !== null) {
+        const existing = this.store.selectByClientId(conversationId, senderId, clientId);
+        if (existing) return { message: this.viewOne(existing), created: false };
+      }
+      if (replyTo !== null) {
+        const target = UUID_RE.test(replyTo) ? this.store.selectMessage(replyTo) : null;
+        if (!target || target.conversation_id !== conversationId)
+          throw invalidField("reply_to_message_id", "No such message in this conversation");
+      }
+      const now = Date.now();
+      const row = this.store.insertMessage({
+        id: Bun.randomUUIDv7("hex", now),
+        conversationId,
+        senderId,
+        type: input.message_type,
+        content,
+        replyTo,
+        clientMessageId: clientId,
+        now,
+      });
+      this.conversationStore.recordMessage(conversationId, row.seq, now);
+      // The sender has read what they wrote.
+      this.conversationStore.markRead(conversationId, senderId, row.seq);
+      const participants = this.conversationStore.selectParticipants(conversationId);
+      const message = toMessageView(row, participants);
+      after(() => this.bus.publish("message.created", { message, participantIds: participants.map((p) => p.user_id) }));
+      return { message, created: true };
+    });
+  }
+
+  history(userId: number, conversationId: number, q: HistoryQuery): HistoryPage {
+    this.conversations.requireMember(userId, conversationId);
+    const { direction, from } = this.pagePosition(conversationId, q);
+    const rows =
+      direction === "before"
+        ? this.store.selectBefore(conversationId, from, q.limit + 1)
+        : this.store.selectAfter(conversationId, from ?? 0, q.limit + 1);
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      messages: this.views(conversationId, page),
+      has_more: rows.length > q.limit,
+      next_cursor: rows.length > q.limit && last ? encodeCursor<HistoryCursor>({ d: direction, m: last.id }) : null,
+    };
+  }
+
+  /** Edit: the author only; the earlier text goes into edit_history. */
+  async edit(actorId: number, messageId: string, content: string, reason: string | null): Promise<MessageView & { edit_history: EditView[] }> {
+    const text = checkText(content);
+    if (reason !== null && reason.length > MAX_EDIT_REASON_LENGTH) throw invalidField("edit_reason", `At most ${MAX_EDIT_REASON_LENGTH} characters`);
+    return this.writer.run((after) => {
+      const m = this.requireOwn(actorId, messageId);
+      if (m.deleted_at !== null) throw notFound("Message");
+      const now = Date.now();
+      if (m.content !== text) {
+        this.store.insertEdit(m.seq, now, m.content, reason);
+        this.store.updateContent(m.seq, text, now);
+      }
+      const message = this.viewOne(this.store.selectMessage(messageId)!);
+      const participantIds = this.conversations.participantIds(m.conversation_id);
+      if (m.content !== text) after(() => this.bus.publish("message.updated", { message, participantIds }));
+      return { ...message, edit_history: this.store.selectEdits(m.seq).map(toEditView) };
+    });
+  }
+
+  /** Delete: the author only; the message stays as a tombstone so replies keep their target. */
+  async delete(actorId: number, messageId: string): Promise<void> {
+    await this.writer.run((after) => {
+      const m = this.requireOwn(actorId, messageId);
+      if (m.deleted_at !== null) return;
+      this.store.tombstone(m.seq, Date.now());
+      const participantIds = this.conversations.participantIds(m.conversation_id);
+      after(() => this.bus.publish("message.deleted", { messageId, conversationId: m.conversation_id, participantIds }));
+    });
+  }
+
+  /** Add or remove the caller's reaction; both are idempotent. Returns all reactions of the message. */
+  async react(actorId: number, messageId: string, emoji: string, add: boolean): Promise<Record<string, number[]>> {
+    checkEmoji(emoji);
+    return this.writer.run((after) => {
+      const m = this.requireReachable(actorId, messageId);
+      if (m.deleted_at !== null) throw notFound("Message");
+      const changed = add ? this.store.insertReaction(m.seq, emoji, actorId, Date.now()) : this.store.deleteReaction(m.seq, emoji, actorId);
+      const reactions = groupReactions(this.store.selectReactions([m.seq])).get(m.seq) ?? {};
+      if (changed) {
+        const participantIds = this.conversations.participantIds(m.conversation_id);
+        after(() =>
+          this.bus.publish("reaction.changed", { messageId, conversationId: m.conversation_id, userId: actorId, emoji, added: add, reactions, participantIds }),
+        );
+      }
+      return reactions;
+    });
+  }
+
+  /** A receipt from `userId`: everything up to `messageId` was delivered to / read by them. */
+  async receipt(userId: number, conversationId: number, messageId: string, status: "delivered" | "read"): Promise<void> {
+    this.conversations.requireMember(userId, conversationId);
+    const m = UUID_RE.test(messageId) ? this.store.selectMessage(messageId) : null;
+    if (!m || m.conversation_id !== conversationId) throw invalidField("message_id", "No such message in this conversation");
+    await this.writer.run((after) => {
+      const moved =
+        status === "read"
+          ? this.conversationStore.markRead(conversationId, userId, m.seq)
+          : this.conversationStore.markDelivered(conversationId, userId, m.seq);
+      if (!moved) return;
+      const participantIds = this.conversations.participantIds(conversationId);
+      const at = iso(Date.now());
+      after(() => this.bus.publish("receipt.updated", { conversationId, userId, messageId, status, at, participantIds }));
+    });
+  }
+
+  /** Ranked full-text search over conversations the caller is in. */
+  search(userId: number, text: string, conversationId: number | null, limit: number): MessageView[] {
+    const q = ftsQuery(text);
+    if (conversationId !== null) this.conversations.requireMember(userId, conversationId);
+    const rows = this.store.search(userId, q, limit, conversationId);
+    const byConversation = new Map<number, MessageRow[]>();
+    for (const r of rows) byConversation.set(r.conversation_id, [...(byConversation.get(r.conversation_id) ?? []), r]);
+    const views = new Map<string, MessageView>();
+    for (const [cid, list] of byConversation) for (const v of this.views(cid, list)) views.set(v.message_id, v);
+    return rows.map((r) => views.get(r.id)!);
+  }
+
+  private pagePosition(conversationId: number, q: HistoryQuery): { direction: "before" | "after"; from: number | null } {
+    const given = [q.before, q.after, q.cursor].filter((x) => x !== undefined).length;
+    if (given > 1) throw invalidField("cursor", "Give at most one of before, after and cursor");
+    let direction: "before" | "after" = q.after !== undefined ? "after" : "before";
+    let anchor = q.before ?? q.after;
+    const field = q.after !== undefined ? "after" : q.before !== undefined ? "before" : "cursor";
+    if (q.cursor !== undefined || (anchor !== undefined && !UUID_RE.test(anchor))) {
+      const c = decodeCursor<HistoryCursor>(q.cursor ?? anchor!, (v) => (v.d === "before" || v.d === "after") && typeof v.m === "string", field);
+      if (q.cursor !== undefined) direction = c.d;
+      anchor = c.m;
+    }
+    if (anchor === undefined) return { direction, from: null };
+    const m = UUID_RE.test(anchor) ? this.store.selectMessage(anchor) : null;
+    if (!m || m.conversation_id !== conversationId) throw invalidField(field, "No such message in this conversation");
+    return { direction, from: m.seq };
+  }
+
+  /** Views for messages of one conversation: reactions in one query, statuses from the watermarks. */
+  private views(conversationId: number, rows: MessageRow[]): MessageView[] {
+    if (!rows.length) return [];
+    const participants: Watermarks[] = this.conversationStore.selectParticipants(conversationId);
+    const reactions = groupReactions(this.store.selectReactions(rows.map((r) => r.seq)));
+    return rows.map((r) => toMessageView(r, participants, reactions.get(r.seq)));
+  }
+
+  private viewOne(m: MessageRow): MessageView {
+    return this.views(m.conversation_id, [m])[0]!;
+  }
+
+  /** The message, or 404; 403 when the caller is not in its conversation (CONTRACT §7). */
+  private requireReachable(userId: number, messageId: string): MessageRow {
+    const m = UUID_RE.test(messageId) ? this.store.selectMessage(messageId) : null;
+    if (!m) throw notFound("Message");
+    if (!this.conversationStore.selectParticipant(m.conversation_id, userId)) throw forbidden("You are not in this message's conversation");
+    return m;
+  }
+
+  private requireOwn(userId: number, messageId: string): MessageRow {
+    const m = this.requireReachable(userId, messageId);
+    if (m.sender_id !== userId) throw forbidden("Only the author may change this message");
+    return m;
+  }
+}
+
+function checkText(content: unknown, field = "content"): string {
+  if (typeof content !== "string" || content.trim() === "") throw invalidField(field, "Message content cannot be empty");
+  if (content.length > MAX_CONTENT_LENGTH) throw invalidField(field, `Message content is at most ${MAX_CONTENT_LENGTH} characters`);
+  return content;
+}
+
+/** Text messages need content; media messages may carry a caption. */
+function checkContent(input: SendInput): string | null {
+  if (input.message_type === "text") return checkText(input.content);
+  if (input.content === undefined || input.content === null || input.content === "") return null;
+  return checkText(input.content);
+}
+
+/** One grapheme cluster of at most 32 bytes (CONTRACT §7), and not blank. */
+function checkEmoji(emoji: string) {
+  const count = [...graphemes.segment(emoji)].length;
+  if (count !== 1 || Buffer.byteLength(emoji) > MAX_EMOJI_BYTES || !emoji.trim() || /\p{Cc}/u.test(emoji))
+    throw invalidField("emoji", "A reaction is one emoji");
+}
+
+/**
+ * Turn what a person typed into a safe FTS5 query: each word becomes a quoted term (no operator
+ * injection), all must match, and the last one matches as a prefix (search as you type).
+ */
+export function ftsQuery(text: string): string {
+  const words = text.trim().slice(0, MAX_SEARCH_LENGTH).split(/\s+/).filter(Boolean).slice(0, 16);
+  if (!words.length) throw invalidField("q", "Search text is required");
+  return words.map((w, i) => `"${w.replace(/"/g, '""')}"${i === words.length - 1 ? "*" : ""}`).join(" ");
+}

@@ -1,0 +1,171 @@
+/** Messages, edits, reactions and full-text search. Pages are keyset ranges of one index. */
+import type { Db } from "../db/open";
+
+export type MessageType = "text" | "image" | "video" | "audio" | "file";
+
+export interface MessageRow {
+  seq: number;
+  id: string;
+  conversation_id: number;
+  sender_id: number | null;
+  type: MessageType;
+  content: string | null;
+  reply_to: string | null;
+  client_message_id: string | null;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+export interface NewMessage {
+  id: string;
+  conversationId: number;
+  senderId: number;
+  type: MessageType;
+  content: string | null;
+  replyTo: string | null;
+  clientMessageId: string | null;
+  now: number;
+}
+
+export interface EditRow {
+  message_seq: number;
+  edited_at: number;
+  previous_content: string | null;
+  edit_reason: string | null;
+}
+
+export interface ReactionRow {
+  message_seq: number;
+  emoji: string;
+  user_id: number;
+}
+
+export class MessageStore {
+  private readonly insertQ;
+  private readonly byIdQ;
+  private readonly bySeqsQ;
+  private readonly byClientIdQ;
+  private readonly beforeQ;
+  private readonly latestQ;
+  private readonly afterQ;
+  private readonly updateContentQ;
+  private readonly tombstoneQ;
+  private readonly insertEditQ;
+  private readonly editsQ;
+  private readonly insertReactionQ;
+  private readonly deleteReactionQ;
+  private readonly reactionsQ;
+  private readonly searchQ;
+  private readonly searchInQ;
+
+  constructor(db: Db) {
+    this.insertQ = db.query<MessageRow, any>(
+      `INSERT INTO messages (id, conversation_id, sender_id, type, content, reply_to, client_message_id, created_at, updated_at)
+       VALUES ($id, $conversation_id, $sender_id, $type, $content, $reply_to, $client_message_id, $now, $now) RETURNING *`,
+    );
+    this.byIdQ = db.query<MessageRow, [string]>("SELECT * FROM messages WHERE id = ?");
+    this.bySeqsQ = db.query<MessageRow, [string]>("SELECT * FROM messages WHERE seq IN (SELECT value FROM json_each(?))");
+    this.byClientIdQ = db.query<MessageRow, [number, number, string]>(
+      "SELECT * FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_message_id = ?",
+    );
+    this.latestQ = db.query<MessageRow, [number, number]>(
+      "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
+    );
+    this.beforeQ = db.query<MessageRow, [number, number, number]>(
+      "SELECT * FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+    );
+    this.afterQ = db.query<MessageRow, [number, number, number]>(
+      "SELECT * FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
+    );
+    this.updateContentQ = db.query("UPDATE messages SET content = ?, updated_at = ? WHERE seq = ?");
+    this.tombstoneQ = db.query("UPDATE messages SET content = NULL, deleted_at = ?1, updated_at = ?1 WHERE seq = ?2");
+    this.insertEditQ = db.query("INSERT INTO message_edits (message_seq, edited_at, previous_content, edit_reason) VALUES (?, ?, ?, ?)");
+    this.editsQ = db.query<EditRow, [number]>("SELECT * FROM message_edits WHERE message_seq = ? ORDER BY edited_at, rowid");
+    this.insertReactionQ = db.query(
+      "INSERT INTO reactions (message_seq, emoji, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    );
+    this.deleteReactionQ = db.query("DELETE FROM reactions WHERE message_seq = ? AND emoji = ? AND user_id = ?");
+    this.reactionsQ = db.query<ReactionRow, [string]>(
+      `SELECT message_seq, emoji, user_id FROM reactions WHERE message_seq IN (SELECT value FROM json_each(?))
+       ORDER BY message_seq, created_at, user_id`,
+    );
+    // Ranked full-text search restricted to the caller's conversations.
+    const search = `SELECT m.* FROM messages_fts f JOIN messages m ON m.seq = f.rowid
+       WHERE messages_fts MATCH $q AND m.deleted_at IS NULL AND m.conversation_id IN (%CONVS%)
+       ORDER BY bm25(messages_fts), m.seq DESC LIMIT $limit`;
+    this.searchQ = db.query<MessageRow, any>(search.replace("%CONVS%", "SELECT conversation_id FROM participants WHERE user_id = $user"));
+    this.searchInQ = db.query<MessageRow, any>(
+      search.replace("%CONVS%", "SELECT conversation_id FROM participants WHERE user_id = $user AND conversation_id = $conversation"),
+    );
+  }
+
+  insertMessage(m: NewMessage): MessageRow {
+    return this.insertQ.get({
+      id: m.id,
+      conversation_id: m.conversationId,
+      sender_id: m.senderId,
+      type: m.type,
+      content: m.content,
+      reply_to: m.replyTo,
+      client_message_id: m.clientMessageId,
+      now: m.now,
+    })!;
+  }
+
+  selectMessage(id: string): MessageRow | null {
+    return this.byIdQ.get(id);
+  }
+
+  selectMessagesBySeq(seqs: number[]): Map<number, MessageRow> {
+    return new Map(this.bySeqsQ.all(JSON.stringify(seqs)).map((m) => [m.seq, m]));
+  }
+
+  selectByClientId(conversationId: number, senderId: number, clientMessageId: string): MessageRow | null {
+    return this.byClientIdQ.get(conversationId, senderId, clientMessageId);
+  }
+
+  /** Newest first, older than `beforeSeq` (or the newest when null). */
+  selectBefore(conversationId: number, beforeSeq: number | null, limit: number): MessageRow[] {
+    return beforeSeq === null ? this.latestQ.all(conversationId, limit) : this.beforeQ.all(conversationId, beforeSeq, limit);
+  }
+
+  /** Oldest first, newer than `afterSeq`: catching up after being offline. */
+  selectAfter(conversationId: number, afterSeq: number, limit: number): MessageRow[] {
+    return this.afterQ.all(conversationId, afterSeq, limit);
+  }
+
+  updateContent(seq: number, content: string, now: number) {
+    this.updateContentQ.run(content, now, seq);
+  }
+
+  tombstone(seq: number, now: number) {
+    this.tombstoneQ.run(now, seq);
+  }
+
+  insertEdit(seq: number, at: number, previous: string | null, reason: string | null) {
+    this.insertEditQ.run(seq, at, previous, reason);
+  }
+
+  selectEdits(seq: number): EditRow[] {
+    return this.editsQ.all(seq);
+  }
+
+  insertReaction(seq: number, emoji: string, userId: number, now: number): boolean {
+    return this.insertReactionQ.run(seq, emoji, userId, now).changes > 0;
+  }
+
+  deleteReaction(seq: number, emoji: string, userId: number): boolean {
+    return this.deleteReactionQ.run(seq, emoji, userId).changes > 0;
+  }
+
+  selectReactions(seqs: number[]): ReactionRow[] {
+    return seqs.length ? this.reactionsQ.all(JSON.stringify(seqs)) : [];
+  }
+
+  search(userId: number, ftsQuery: string, limit: number, conversationId: number | null): MessageRow[] {
+    return conversationId === null
+      ? this.searchQ.all({ q: ftsQuery, user: userId, limit })
+      : this.searchInQ.all({ q: ftsQuery, user: userId, conversation: conversationId, limit });
+  }
+}
