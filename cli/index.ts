@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { AppError } from "../src/lib/errors";
 import { ConfigError } from "../src/config";
+import { DataDirError } from "../src/lib/secrets";
 import { CliError, EXIT_FAILURE, EXIT_USAGE, processIo as io } from "./output";
 import { registerServe } from "./commands/serve";
 import { registerMigrate } from "./commands/migrate";
@@ -39,6 +40,7 @@ export function exitCodeFor(e: unknown): { code: number; message?: string } {
   }
   if (e instanceof CliError) return { code: e.code, message: e.message };
   if (e instanceof ConfigError) return { code: EXIT_USAGE, message: e.message };
+  if (e instanceof DataDirError) return { code: EXIT_FAILURE, message: e.message };
   if (e instanceof AppError) {
     const details = e.details?.map((d) => `  ${d.field}: ${d.message}`).join("\n");
     return { code: EXIT_FAILURE, message: details ? `${e.message}\n${details}` : e.message };

@@ -3,7 +3,7 @@
  * and the VAPID key pair for Web Push. Nothing secret has a built-in default; a copy of the
  * data dir is a complete copy of the server's identity.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface VapidKeys {
@@ -21,9 +21,23 @@ export interface Secrets {
 export const JWT_SECRET_FILE = "jwt-secret.key";
 export const VAPID_FILE = "vapid-keys.json";
 
+/** The data dir cannot be used as one (a file is in the way, no permission): bad input, not a bug. */
+export class DataDirError extends Error {
+  override name = "DataDirError";
+}
+
 /** Create the data dir (0700) if needed; owner-only, since it holds the database and keys. */
 export function ensureDataDir(dataDir: string) {
-  if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  let stat;
+  try {
+    stat = statSync(dataDir, { throwIfNoEntry: false });
+    if (!stat) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    // A file where a parent folder should be, no permission: say which path, not a bare errno.
+    throw new DataDirError(`cannot use data dir ${dataDir}: ${(e as Error).message}`);
+  }
+  // Otherwise the first file written inside would fail with an ENOTDIR naming that file.
+  if (stat && !stat.isDirectory()) throw new DataDirError(`data dir ${dataDir} exists and is not a directory`);
 }
 
 /** Read the secrets, creating any that are missing. */
