@@ -36,6 +36,10 @@ import { conversationRoutes } from "./conversations/routes";
 import { MessageStore } from "./messages/store";
 import { MessageService } from "./messages/service";
 import { messageRoutes } from "./messages/routes";
+import { JournalStore } from "./journal/store";
+import { Realtime } from "./realtime/realtime";
+import { gateway } from "./realtime/gateway";
+import { Journal } from "./journal/journal";
 
 export const DATABASE_FILE = "confab.db";
 
@@ -52,6 +56,7 @@ export interface Core {
   auth: AuthService;
   conversations: ConversationService;
   messages: MessageService;
+  journal: Journal;
   close(): void;
 }
 
@@ -82,9 +87,10 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   );
   const conversationStore = new ConversationStore(db);
   const messageStore = new MessageStore(db);
-  const conversations = new ConversationService(conversationStore, messageStore, userStore, writer, bus, pictureUrl);
-  const messages = new MessageService(messageStore, conversationStore, conversations, writer, bus);
-  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, close: () => db.close() };
+  const journal = new Journal(new JournalStore(db), bus, config.eventRetentionSeconds * 1000);
+  const conversations = new ConversationService(conversationStore, messageStore, userStore, writer, journal, pictureUrl);
+  const messages = new MessageService(messageStore, conversationStore, conversations, writer, journal);
+  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, close: () => db.close() };
 }
 
 function identityProviders(config: Config, log: Logger): Map<string, IdentityProvider> {
@@ -108,8 +114,19 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
   const limiter = new RateLimiter(config.rateLimit.requests, config.rateLimit.windowSeconds);
   const authLimiter = new RateLimiter(config.rateLimit.authRequests, config.rateLimit.windowSeconds);
   const guard = authGuard({ contexts, auth: core.auth, limiter, authLimiter });
+  const realtime = new Realtime(config, core.bus, core.users, log.tag("realtime"));
 
-  const app = new Elysia()
+  const app = new Elysia({
+    websocket: {
+      maxPayloadLength: config.ws.maxFrameBytes, // larger frames close the socket with 1009
+      // Hard backstop at twice the bound Realtime enforces with a clean 1013 close.
+      backpressureLimit: config.ws.sendBufferBytes * 2,
+      closeOnBackpressureLimit: true,
+      idleTimeout: 60, // seconds without traffic; Bun pings idle peers and drops dead ones
+      sendPings: true,
+      perMessageDeflate: false, // chat frames are small: compression costs more CPU than it saves
+    },
+  })
     .use(
       envelope({
         contexts,
@@ -138,21 +155,24 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     .use(authRoutes(core.auth, guard))
     .use(userRoutes(core.users, guard))
     .use(conversationRoutes(core.conversations, guard))
-    .use(messageRoutes(core.messages, guard));
+    .use(messageRoutes(core.messages, guard))
+    .use(gateway({ realtime, auth: core.auth, conversations: core.conversations, messages: core.messages, journal: core.journal, log: log.tag("realtime") }));
 
   // Forget idle clients' buckets and ended sessions now and then, so memory and tables stay bounded.
   const housekeeping = setInterval(() => {
     limiter.sweep();
     authLimiter.sweep();
     core.auth.prune();
+    core.journal.prune();
   }, 60_000);
   housekeeping.unref();
 
-  return { app, metrics, stopHousekeeping: () => clearInterval(housekeeping) };
+  return { app, metrics, realtime, stopHousekeeping: () => clearInterval(housekeeping) };
 }
 
 export interface RunningServer {
   core: Core;
+  realtime: Realtime;
   port: number;
   url: string;
   stop(): Promise<void>;
@@ -162,7 +182,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log = new Logger(config.logLevel)): Promise<RunningServer> {
   const core = await openCore(config, log);
   const state = { shuttingDown: false };
-  const { app, stopHousekeeping } = buildHttpApp(core, state);
+  const { app, realtime, stopHousekeeping } = buildHttpApp(core, state);
   app.listen({
     hostname: config.host,
     port: config.port,
@@ -171,16 +191,19 @@ export async function startServer(config: Config, log = new Logger(config.logLev
     // Refuse to start on a port another process already serves (Bun would share it silently).
     reusePort: false,
   });
+  realtime.attach(app.server!);
   const port = app.server!.port!;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   log.info("listening", { host: config.host, port, url, data_dir: config.dataDir, registration: config.registration });
   return {
     core,
+    realtime,
     port,
     url,
     async stop() {
       state.shuttingDown = true;
       stopHousekeeping();
+      realtime.shutdown();
       await app.stop();
       core.close();
     },

@@ -39,6 +39,20 @@ export interface Config {
   };
   facebook: { graphUrl: string; appId: string | null; appSecret: string | null };
   oidc: Record<string, OidcProviderConfig>;
+  /** How long the event journal keeps events for `resume` (seconds). */
+  eventRetentionSeconds: number;
+  /** Presence and typing: the costliest real-time features at scale, so they can be turned off. */
+  presence: "on" | "off";
+  ws: {
+    /** Largest client frame; bigger ones close the socket with 1009. */
+    maxFrameBytes: number;
+    /** Sustained client frames per second per connection (bursts of twice this). */
+    framesPerSecond: number;
+    /** Bytes queued for one slow reader before it is disconnected with 1013. */
+    sendBufferBytes: number;
+    maxConnections: number;
+    maxConnectionsPerUser: number;
+  };
   /** Development mode: verbose errors in logs, GraphiQL. Never on by default. */
   dev: boolean;
 }
@@ -60,6 +74,16 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     rateLimit: { requests: 1000, windowSeconds: 900, authRequests: 20 },
     facebook: { graphUrl: "https://graph.facebook.com", appId: null, appSecret: null },
     oidc: {},
+    eventRetentionSeconds: 7 * 24 * 3600,
+    presence: "on",
+    ws: {
+      maxFrameBytes: 65_536,
+      framesPerSecond: 50,
+      sendBufferBytes: 1_048_576,
+      // ~10 KB each when idle: 50,000 sockets fit in well under a gigabyte.
+      maxConnections: 50_000,
+      maxConnectionsPerUser: 20,
+    },
     dev: false,
     ...overrides,
   };
@@ -74,6 +98,7 @@ export interface ConfigFlags {
   registration?: string;
   logLevel?: string;
   maxUploadBytes?: string | number;
+  presence?: string;
   config?: string;
   dev?: boolean;
 }
@@ -91,6 +116,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
   const logLevel = oneOf("log-level", pick(flags.logLevel, "CONFAB_LOG_LEVEL", "log_level"), LOG_LEVELS, base.logLevel);
   const fileRate = (file.rate_limit ?? {}) as Record<string, unknown>;
   const fileFb = (file.facebook ?? {}) as Record<string, unknown>;
+  const fileWs = (file.websocket ?? {}) as Record<string, unknown>;
 
   return {
     ...base,
@@ -114,6 +140,15 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
       appSecret: str(env.CONFAB_FACEBOOK_APP_SECRET ?? fileFb.app_secret) ?? null,
     },
     oidc: parseOidc(file.oidc),
+    eventRetentionSeconds: int("event-retention", env.CONFAB_EVENT_RETENTION ?? file.event_retention_seconds, base.eventRetentionSeconds, 60),
+    presence: oneOf("presence", pick(flags.presence, "CONFAB_PRESENCE", "presence"), ["on", "off"] as const, base.presence),
+    ws: {
+      maxFrameBytes: int("ws-max-frame-bytes", env.CONFAB_WS_MAX_FRAME_BYTES ?? fileWs.max_frame_bytes, base.ws.maxFrameBytes, 1024),
+      framesPerSecond: int("ws-frames-per-second", env.CONFAB_WS_FRAMES_PER_SECOND ?? fileWs.frames_per_second, base.ws.framesPerSecond, 1),
+      sendBufferBytes: int("ws-send-buffer-bytes", env.CONFAB_WS_SEND_BUFFER_BYTES ?? fileWs.send_buffer_bytes, base.ws.sendBufferBytes, 65_536),
+      maxConnections: int("ws-max-connections", env.CONFAB_WS_MAX_CONNECTIONS ?? fileWs.max_connections, base.ws.maxConnections, 1),
+      maxConnectionsPerUser: int("ws-max-connections-per-user", env.CONFAB_WS_MAX_CONNECTIONS_PER_USER ?? fileWs.max_connections_per_user, base.ws.maxConnectionsPerUser, 1),
+    },
     dev: flags.dev ?? bool(env.CONFAB_DEV) ?? false,
   };
 }

@@ -28,10 +28,18 @@ export interface DomainEvents {
 }
 
 export type EventName = keyof DomainEvents;
-export type Handler<K extends EventName> = (payload: DomainEvents[K]) => void;
+
+/** Delivery facts beside the payload: the journal's id for durable events, null for lossy ones. */
+export interface EventMeta {
+  eventId: number | null;
+}
+
+export type Handler<K extends EventName> = (payload: DomainEvents[K], meta: EventMeta) => void;
+
+const LOSSY: EventMeta = { eventId: null };
 
 export interface EventBus {
-  publish<K extends EventName>(name: K, payload: DomainEvents[K]): void;
+  publish<K extends EventName>(name: K, payload: DomainEvents[K], meta?: EventMeta): void;
   /** Returns the function that unsubscribes. */
   subscribe<K extends EventName>(name: K, handler: Handler<K>): () => void;
 }
@@ -42,12 +50,12 @@ export class InProcessBus implements EventBus {
 
   constructor(private readonly onHandlerError: (name: EventName, error: unknown) => void) {}
 
-  publish<K extends EventName>(name: K, payload: DomainEvents[K]): void {
+  publish<K extends EventName>(name: K, payload: DomainEvents[K], meta: EventMeta = LOSSY): void {
     const set = this.handlers.get(name);
     if (!set) return;
     for (const h of set) {
       try {
-        h(payload);
+        h(payload, meta);
       } catch (e) {
         this.onHandlerError(name, e);
       }

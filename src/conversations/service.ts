@@ -5,7 +5,7 @@
  */
 import { forbidden, invalidField, notFound } from "../lib/errors";
 import type { BatchedWriter } from "../db/batched-writer";
-import type { EventBus } from "../events";
+import type { Journal } from "../journal/journal";
 import type { UserStore } from "../users/store";
 import type { PictureUrl } from "../users/model";
 import type { MessageStore } from "../messages/store";
@@ -43,7 +43,7 @@ export class ConversationService {
     private readonly messages: MessageStore,
     private readonly users: UserStore,
     private readonly writer: BatchedWriter,
-    private readonly bus: EventBus,
+    private readonly journal: Journal,
     private readonly pictureUrl: PictureUrl,
   ) {}
 
@@ -66,10 +66,7 @@ export class ConversationService {
       const id = this.store.insertConversation({ type: input.conversation_type, title, description, createdBy: actorId, directKey: key }, now);
       this.store.insertParticipant(id, actorId, direct ? "member" : "admin", 0, now);
       for (const u of others) this.store.insertParticipant(id, u, "member", 0, now);
-      after(() => {
-        const conversation = this.view(actorId, id);
-        this.bus.publish("conversation.created", { conversation, participantIds: [actorId, ...others] });
-      });
+      this.journal.emit(after, "conversation.created", { conversation: this.view(actorId, id), participantIds: [actorId, ...others] }, { conversationId: id });
       return { id, created: true };
     });
     return { conversation: this.view(actorId, id), created };
@@ -105,9 +102,7 @@ export class ConversationService {
       this.store.updateConversation(id, clean, Date.now());
       const row = this.store.selectConversation(id)!;
       const participantIds = this.participantIds(id);
-      after(() =>
-        this.bus.publish("conversation.updated", { conversationId: id, title: row.title, description: row.description, actorId, participantIds }),
-      );
+      this.journal.emit(after, "conversation.updated", { conversationId: id, title: row.title, description: row.description, actorId, participantIds }, { conversationId: id });
     });
     return this.view(actorId, id);
   }
@@ -118,7 +113,7 @@ export class ConversationService {
     if (conversation.type === "direct") throw invalidField("action", "A direct conversation takes no participant changes");
     if (me.role !== "admin") throw forbidden("Only a group admin may add participants");
     const ids = [...new Set(userIds)];
-    this.requireUsers(ids);
+    this.requireUsers(ids, "user_ids");
     const added = await this.writer.run((after) => {
       if (this.store.selectParticipants(id).length + ids.length > MAX_PARTICIPANTS)
         throw invalidField("user_ids", `A group has at most ${MAX_PARTICIPANTS} participants`);
@@ -127,7 +122,7 @@ export class ConversationService {
       const added = ids.filter((u) => this.store.insertParticipant(id, u, "member", seq, now));
       if (added.length) {
         const participantIds = this.participantIds(id);
-        after(() => this.bus.publish("participants.changed", { conversationId: id, added, removed: [], actorId, participantIds }));
+        this.journal.emit(after, "participants.changed", { conversationId: id, added, removed: [], actorId, participantIds }, { conversationId: id });
       }
       return added;
     });
@@ -146,10 +141,9 @@ export class ConversationService {
       this.keepAnAdmin(id);
       if (removed.length) {
         const participantIds = this.participantIds(id);
-        after(() =>
-          // The removed users are told too: their clients drop the conversation.
-          this.bus.publish("participants.changed", { conversationId: id, added: [], removed, actorId, participantIds: [...participantIds, ...removed] }),
-        );
+        // The removed users are told too: their clients drop the conversation.
+        const audience = [...participantIds, ...removed];
+        this.journal.emit(after, "participants.changed", { conversationId: id, added: [], removed, actorId, participantIds: audience }, { conversationId: id, userIds: removed });
       }
       return removed;
     });
@@ -163,6 +157,16 @@ export class ConversationService {
     return { conversation, me };
   }
 
+  /** Every conversation a user is in (what their connections follow). */
+  conversationIdsOf(userId: number): number[] {
+    return this.store.selectConversationIdsOf(userId);
+  }
+
+  /** Everyone who shares a conversation with a user: who may see their presence (CONTRACT §8). */
+  contactsOf(userId: number): number[] {
+    return this.store.selectContactsOf(userId);
+  }
+
   participantIds(id: number): number[] {
     return this.store.selectParticipants(id).map((p) => p.user_id);
   }
@@ -173,10 +177,11 @@ export class ConversationService {
     if (rest.length && !rest.some((p) => p.role === "admin")) this.store.promoteParticipant(id, rest[0]!.user_id);
   }
 
-  private requireUsers(ids: number[]) {
+  /** 400 naming `field` (the request's own name for the list) when an id is not an active user. */
+  private requireUsers(ids: number[], field = "participant_ids") {
     for (const id of ids) {
       const u = this.users.selectUserById(id);
-      if (!u || u.disabled) throw invalidField("participant_ids", `No user with id ${id}`);
+      if (!u || u.disabled) throw invalidField(field, `No user with id ${id}`);
     }
   }
 

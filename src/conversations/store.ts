@@ -61,6 +61,8 @@ export class ConversationStore {
   private readonly readMarkQ;
   private readonly deliveredMarkQ;
   private readonly promoteQ;
+  private readonly idsOfUserQ;
+  private readonly contactsQ;
 
   constructor(db: Db) {
     this.insertQ = db.query<{ id: number }, [string, string | null, string | null, number, string | null, number, number]>(
@@ -114,6 +116,12 @@ export class ConversationStore {
     this.deliveredMarkQ = db.query<{ delivered_seq: number }, [number, number, number]>(
       `UPDATE participants SET delivered_seq = ?1
        WHERE conversation_id = ?2 AND user_id = ?3 AND delivered_seq < ?1 RETURNING delivered_seq`,
+    );
+    this.idsOfUserQ = db.query<{ conversation_id: number }, [number]>("SELECT conversation_id FROM participants WHERE user_id = ?");
+    this.contactsQ = db.query<{ user_id: number }, [number]>(
+      `SELECT DISTINCT theirs.user_id FROM participants mine
+       JOIN participants theirs ON theirs.conversation_id = mine.conversation_id AND theirs.user_id != mine.user_id
+       WHERE mine.user_id = ?`,
     );
     this.promoteQ = db.query("UPDATE participants SET role = 'admin' WHERE conversation_id = ? AND user_id = ?");
   }
@@ -195,6 +203,16 @@ export class ConversationStore {
 
   markDelivered(conversationId: number, userId: number, seq: number): boolean {
     return this.deliveredMarkQ.get(seq, conversationId, userId) !== null;
+  }
+
+  /** Every conversation a user is in. */
+  selectConversationIdsOf(userId: number): number[] {
+    return this.idsOfUserQ.all(userId).map((r) => r.conversation_id);
+  }
+
+  /** Everyone who shares at least one conversation with a user: who sees their presence. */
+  selectContactsOf(userId: number): number[] {
+    return this.contactsQ.all(userId).map((r) => r.user_id);
   }
 
   promoteParticipant(conversationId: number, userId: number) {

@@ -5,7 +5,7 @@
  */
 import { forbidden, invalidField, notFound } from "../lib/errors";
 import type { BatchedWriter } from "../db/batched-writer";
-import type { EventBus } from "../events";
+import type { Journal } from "../journal/journal";
 import { iso } from "../lib/time";
 import { decodeCursor, encodeCursor } from "../lib/cursor";
 import type { ConversationStore } from "../conversations/store";
@@ -53,7 +53,7 @@ export class MessageService {
     private readonly conversationStore: ConversationStore,
     private readonly conversations: ConversationService,
     private readonly writer: BatchedWriter,
-    private readonly bus: EventBus,
+    private readonly journal: Journal,
   ) {}
 
   /**
@@ -62,6 +62,9 @@ export class MessageService {
    */
   async send(senderId: number, conversationId: number, input: SendInput): Promise<{ message: MessageView; created: boolean }> {
     const content = checkContent(input);
+    // An image (video, audio, file) message is its attachments; without one it shows nothing.
+    if (input.message_type !== "text" && !input.media_attachments?.length)
+      throw invalidField("media_attachments", `A ${input.message_type} message needs at least one attachment`);
     if (input.media_attachments?.length) {
       // Media arrives with uploads; until a file exists there is nothing the sender can attach.
       throw invalidField("media_attachments", "Unknown file_id: attach files uploaded with POST /api/v1/media/upload");
@@ -98,7 +101,7 @@ export class MessageService {
       this.conversationStore.markRead(conversationId, senderId, row.seq);
       const participants = this.conversationStore.selectParticipants(conversationId);
       const message = toMessageView(row, participants);
-      after(() => this.bus.publish("message.created", { message, participantIds: participants.map((p) => p.user_id) }));
+      this.journal.emit(after, "message.created", { message, participantIds: participants.map((p) => p.user_id) }, { conversationId });
       return { message, created: true };
     });
   }
@@ -133,7 +136,7 @@ export class MessageService {
       }
       const message = this.viewOne(this.store.selectMessage(messageId)!);
       const participantIds = this.conversations.participantIds(m.conversation_id);
-      if (m.content !== text) after(() => this.bus.publish("message.updated", { message, participantIds }));
+      if (m.content !== text) this.journal.emit(after, "message.updated", { message, participantIds }, { conversationId: m.conversation_id });
       return { ...message, edit_history: this.store.selectEdits(m.seq).map(toEditView) };
     });
   }
@@ -145,7 +148,7 @@ export class MessageService {
       if (m.deleted_at !== null) return;
       this.store.tombstone(m.seq, Date.now());
       const participantIds = this.conversations.participantIds(m.conversation_id);
-      after(() => this.bus.publish("message.deleted", { messageId, conversationId: m.conversation_id, participantIds }));
+      this.journal.emit(after, "message.deleted", { messageId, conversationId: m.conversation_id, participantIds }, { conversationId: m.conversation_id });
     });
   }
 
@@ -159,9 +162,8 @@ export class MessageService {
       const reactions = groupReactions(this.store.selectReactions([m.seq])).get(m.seq) ?? {};
       if (changed) {
         const participantIds = this.conversations.participantIds(m.conversation_id);
-        after(() =>
-          this.bus.publish("reaction.changed", { messageId, conversationId: m.conversation_id, userId: actorId, emoji, added: add, reactions, participantIds }),
-        );
+        const payload = { messageId, conversationId: m.conversation_id, userId: actorId, emoji, added: add, reactions, participantIds };
+        this.journal.emit(after, "reaction.changed", payload, { conversationId: m.conversation_id });
       }
       return reactions;
     });
@@ -180,7 +182,7 @@ export class MessageService {
       if (!moved) return;
       const participantIds = this.conversations.participantIds(conversationId);
       const at = iso(Date.now());
-      after(() => this.bus.publish("receipt.updated", { conversationId, userId, messageId, status, at, participantIds }));
+      this.journal.emit(after, "receipt.updated", { conversationId, userId, messageId, status, at, participantIds }, { conversationId });
     });
   }
 
@@ -242,7 +244,10 @@ export class MessageService {
 
 function checkText(content: unknown, field = "content"): string {
   if (typeof content !== "string" || content.trim() === "") throw invalidField(field, "Message content cannot be empty");
-  if (content.length > MAX_CONTENT_LENGTH) throw invalidField(field, `Message content is at most ${MAX_CONTENT_LENGTH} characters`);
+  // Characters are code points, not UTF-16 units: 10,000 emoji are 10,000 characters. Only
+  // strings past the limit in units are counted, and those past twice it cannot fit.
+  if (content.length > MAX_CONTENT_LENGTH && (content.length > 2 * MAX_CONTENT_LENGTH || [...content].length > MAX_CONTENT_LENGTH))
+    throw invalidField(field, `Message content is at most ${MAX_CONTENT_LENGTH} characters`);
   return content;
 }
 
@@ -265,7 +270,9 @@ function checkEmoji(emoji: string) {
  * injection), all must match, and the last one matches as a prefix (search as you type).
  */
 export function ftsQuery(text: string): string {
-  const words = text.trim().slice(0, MAX_SEARCH_LENGTH).split(/\s+/).filter(Boolean).slice(0, 16);
+  // Control characters are never part of a word, and a NUL would end the FTS5 string early
+  // ("unterminated string", a 500): they separate words like spaces do.
+  const words = text.slice(0, MAX_SEARCH_LENGTH).replace(/\p{Cc}/gu, " ").trim().split(/\s+/).filter(Boolean).slice(0, 16);
   if (!words.length) throw invalidField("q", "Search text is required");
   return words.map((w, i) => `"${w.replace(/"/g, '""')}"${i === words.length - 1 ? "*" : ""}`).join(" ");
 }

@@ -66,6 +66,10 @@ export class UserService {
     return row;
   }
 
+  findById(id: number): UserRow | null {
+    return this.users.selectUserById(id);
+  }
+
   getProfile(viewerId: number, id: number): UserProfile {
     return toProfile(this.requireUser(id), viewerId, this.pictureUrl);
   }

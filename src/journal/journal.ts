@@ -1,0 +1,88 @@
+/**
+ * Durable domain events (CONTRACT §8, ARCHITECTURE rule 2). Inside a write transaction a service
+ * calls `emit`: the event is appended to the journal in that same transaction, and published on
+ * the bus with its event_id once the transaction has committed. A crash can therefore lose
+ * neither the change without its event nor the event without its change.
+ *
+ * @example
+ *   await writer.run((after) => {
+ *     const row = store.insertMessage(...);
+ *     journal.emit(after, "message.created", { message, participantIds }, { conversationId });
+ *   });
+ */
+import type { AfterCommit } from "../db/batched-writer";
+import type { DomainEvents, EventBus, EventName } from "../events";
+import type { JournalRow, JournalStore } from "./store";
+
+/** Who may see an event: a conversation's participants, and/or named users. */
+export interface EventScope {
+  conversationId?: number;
+  userIds?: number[];
+}
+
+export interface JournalEvent<K extends EventName = EventName> {
+  id: number;
+  name: K;
+  payload: DomainEvents[K];
+}
+
+/** Domain events recorded in the journal (typing and presence are lossy and are not). */
+export const DURABLE_EVENTS = [
+  "conversation.created",
+  "conversation.updated",
+  "participants.changed",
+  "message.created",
+  "message.updated",
+  "message.deleted",
+  "reaction.changed",
+  "receipt.updated",
+] as const satisfies readonly EventName[];
+
+export type ReplayResult = { kind: "events"; events: JournalEvent[]; lastEventId: number } | { kind: "resync" };
+
+/** Replay larger than this is not worth streaming: the client reloads over REST instead. */
+export const MAX_REPLAY_EVENTS = 10_000;
+
+export class Journal {
+  constructor(
+    private readonly store: JournalStore,
+    private readonly bus: EventBus,
+    /** How long events are kept (ms). */
+    readonly retentionMs: number,
+  ) {}
+
+  /** Record inside the current transaction; publish after commit. */
+  emit<K extends EventName>(after: AfterCommit, name: K, payload: DomainEvents[K], scope: EventScope) {
+    // participantIds is the audience at publish time; replay recomputes it from membership.
+    const { participantIds: _audience, ...stored } = payload as DomainEvents[K] & { participantIds?: number[] };
+    const id = this.store.insertEvent(name, scope.conversationId ?? null, JSON.stringify(stored), Date.now());
+    for (const u of scope.userIds ?? []) this.store.insertRecipient(u, id);
+    after(() => this.bus.publish(name, payload, { eventId: id }));
+  }
+
+  /** The highest event id recorded so far. */
+  lastEventId(): number {
+    return this.store.selectMaxId();
+  }
+
+  /**
+   * Events after `after` up to `upTo` that `userId` may see, oldest first; `resync` when some of
+   * them were pruned already, when `after` is in the future (a restored backup), or when there
+   * are too many to replay.
+   */
+  replay(userId: number, after: number, upTo: number): ReplayResult {
+    if (after < this.store.selectPrunedThrough() || after > upTo) return { kind: "resync" };
+    const rows = this.store.selectVisibleAfter(userId, after, upTo, MAX_REPLAY_EVENTS + 1);
+    if (rows.length > MAX_REPLAY_EVENTS) return { kind: "resync" };
+    return { kind: "events", events: rows.map(toEvent), lastEventId: upTo };
+  }
+
+  /** Forget events past the retention window. */
+  prune(now = Date.now()): number {
+    return this.store.deleteOlderThan(now - this.retentionMs);
+  }
+}
+
+function toEvent(r: JournalRow): JournalEvent {
+  return { id: r.id, name: r.type as EventName, payload: JSON.parse(r.payload) };
+}

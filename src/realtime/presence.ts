@@ -1,0 +1,60 @@
+/**
+ * Presence (CONTRACT §8): online while any connection of a user is open, away when the client
+ * says so, offline with last_seen when the last connection closes. Announced on the user's
+ * presence topic, which everyone sharing a conversation with them follows. A user who hides
+ * their online status is never announced; one who hides last seen is announced without it.
+ * Lossy by design: no event_id, never replayed.
+ */
+import type { UserService } from "../users/service";
+import { iso } from "../lib/time";
+import { topics } from "./topics";
+
+export type PresenceStatus = "online" | "away" | "offline";
+
+export type Publish = (topic: string, data: string) => void;
+
+export class Presence {
+  private readonly status = new Map<number, "online" | "away">();
+
+  constructor(
+    readonly enabled: boolean,
+    private readonly users: UserService,
+    private readonly publish: Publish,
+  ) {}
+
+  /** A connection of `userId` authenticated. */
+  connected(userId: number) {
+    if (this.status.has(userId)) return;
+    this.status.set(userId, "online");
+    this.announce(userId, "online", null);
+  }
+
+  /** A connection closed; `remaining` of the user's connections are still open. */
+  disconnected(userId: number, remaining: number) {
+    if (remaining > 0 || !this.status.delete(userId)) return;
+    const now = Date.now();
+    this.users.touchLastActive(userId, now);
+    this.announce(userId, "offline", now);
+  }
+
+  set(userId: number, status: "online" | "away") {
+    if (!this.status.has(userId) || this.status.get(userId) === status) return;
+    this.status.set(userId, status);
+    this.announce(userId, status, null);
+  }
+
+  /** The status as others may see it. */
+  visibleStatus(userId: number): PresenceStatus {
+    const s = this.status.get(userId);
+    if (!s) return "offline";
+    return this.users.requireUser(userId).show_online_status ? s : "offline";
+  }
+
+  private announce(userId: number, status: PresenceStatus, lastSeen: number | null) {
+    if (!this.enabled) return;
+    const user = this.users.findById(userId);
+    if (!user || !user.show_online_status) return;
+    const frame = { type: "presence_changed", user_id: userId, status, last_seen: lastSeen !== null && user.show_last_seen ? iso(lastSeen) : null };
+    this.publish(topics.presence(userId), JSON.stringify(frame));
+  }
+}
