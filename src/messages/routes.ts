@@ -101,7 +101,8 @@ export function messageRoutes(messages: MessageService, guard: ReturnType<typeof
       "/messages/:message_id/reactions/:emoji",
       async ({ identity, params }) => ({
         success: true,
-        reactions: await messages.react(identity.userId, params.message_id, decodeURIComponent(params.emoji), false),
+        // Elysia has decoded the path already; decoding again would turn "%25" into a URIError (500).
+        reactions: await messages.react(identity.userId, params.message_id, params.emoji, false),
       }),
       { auth: true, detail: { summary: "Remove the caller's reaction" } },
     );

@@ -51,6 +51,8 @@ export class MessageStore {
   private readonly afterQ;
   private readonly updateContentQ;
   private readonly tombstoneQ;
+  private readonly deleteEditsQ;
+  private readonly deleteReactionsQ;
   private readonly insertEditQ;
   private readonly editsQ;
   private readonly insertReactionQ;
@@ -80,6 +82,8 @@ export class MessageStore {
     );
     this.updateContentQ = db.query("UPDATE messages SET content = ?, updated_at = ? WHERE seq = ?");
     this.tombstoneQ = db.query("UPDATE messages SET content = NULL, deleted_at = ?1, updated_at = ?1 WHERE seq = ?2");
+    this.deleteEditsQ = db.query("DELETE FROM message_edits WHERE message_seq = ?");
+    this.deleteReactionsQ = db.query("DELETE FROM reactions WHERE message_seq = ?");
     this.insertEditQ = db.query("INSERT INTO message_edits (message_seq, edited_at, previous_content, edit_reason) VALUES (?, ?, ?, ?)");
     this.editsQ = db.query<EditRow, [number]>("SELECT * FROM message_edits WHERE message_seq = ? ORDER BY edited_at, rowid");
     this.insertReactionQ = db.query(
@@ -139,8 +143,14 @@ export class MessageStore {
     this.updateContentQ.run(content, now, seq);
   }
 
+  /**
+   * Keep the message as a tombstone and forget what it said: its earlier versions and its
+   * reactions go too, or "deleted" would leave the text readable in edit_history rows.
+   */
   tombstone(seq: number, now: number) {
     this.tombstoneQ.run(now, seq);
+    this.deleteEditsQ.run(seq);
+    this.deleteReactionsQ.run(seq);
   }
 
   insertEdit(seq: number, at: number, previous: string | null, reason: string | null) {
