@@ -64,7 +64,10 @@ export class AuthService {
 
   async register(input: { email: string; username: string; password: string; first_name: string; last_name: string }, device: Device) {
     if (this.settings.registration !== "open") throw new AppError("FORBIDDEN", "Registration is closed on this server; ask an administrator for an account");
-    const user = await this.users.createUser({ ...input, password: input.password });
+    // Name each field: spreading the input would let a transport that forgets to strip extra
+    // keys pass `role: "admin"` through (mass assignment).
+    const { email, username, password, first_name, last_name } = input;
+    const user = await this.users.createUser({ email, username, password, first_name, last_name, role: "user" });
     return this.startSession(user, device);
   }
 

@@ -1,5 +1,5 @@
 /**
- * Who is calling, and may they (CONTRACT §3–5). A global transform authenticates any bearer
+ * Who is calling, and may they (CONTRACT §3–5). A global request hook authenticates any bearer
  * token and applies the general rate limit (per user when authenticated, per IP otherwise);
  * the `auth` / `admin` macros then refuse callers a route does not accept. Both run before
  * schema validation, so an anonymous caller learns "401", not which fields were wrong.
@@ -26,6 +26,11 @@ function bearer(request: Request): string | null {
   return m ? m[1]! : "";
 }
 
+/** Whether the URL's path is under /api/, without the cost of parsing the whole URL. */
+function isApiPath(url: string): boolean {
+  return url.startsWith("/api/", url.indexOf("/", url.indexOf("//") + 2));
+}
+
 function setRateHeaders(headers: Record<string, unknown>, d: RateDecision) {
   headers["x-ratelimit-limit"] = String(d.limit);
   headers["x-ratelimit-remaining"] = String(d.remaining);
@@ -43,7 +48,9 @@ export function authGuard(o: GuardOptions) {
   const meta = (request: Request): RequestMeta => o.contexts.get(request)!;
 
   return new Elysia({ name: "auth-guard" })
-    .onTransform({ as: "global" }, async ({ request, path, set }) => {
+    // onRequest, not onTransform: it runs before routing and body parsing, so requests to unknown
+    // routes and with unparsable bodies are counted and carry X-RateLimit-* too (CONTRACT §4).
+    .onRequest(async ({ request, set }) => {
       const m = meta(request);
       const token = bearer(request);
       if (token !== null) {
@@ -54,7 +61,7 @@ export function authGuard(o: GuardOptions) {
           m.authError = e instanceof AppError ? e : new AppError("INVALID_TOKEN", "The access token is not valid");
         }
       }
-      if (path.startsWith("/api/")) limit(o.limiter, m.identity ? `u:${m.identity.userId}` : `ip:${m.ip}`, set.headers);
+      if (isApiPath(request.url)) limit(o.limiter, m.identity ? `u:${m.identity.userId}` : `ip:${m.ip}`, set.headers);
     })
     .macro({
       /** The route needs a caller with a live session. */

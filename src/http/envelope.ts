@@ -37,7 +37,8 @@ export function errorBody(requestId: string, e: { code: string; message: string;
 }
 
 export function envelope(o: EnvelopeOptions) {
-  const limitFor = (path: string) => (o.uploadPaths.some((re) => re.test(path)) ? o.maxUploadBytes + MULTIPART_OVERHEAD : o.maxBodyBytes);
+  const isUpload = (path: string) => o.uploadPaths.some((re) => re.test(path));
+  const limitFor = (path: string) => (isUpload(path) ? o.maxUploadBytes + MULTIPART_OVERHEAD : o.maxBodyBytes);
 
   return new Elysia({ name: "envelope" })
     .onRequest(({ request, set, server }) => {
@@ -49,8 +50,13 @@ export function envelope(o: EnvelopeOptions) {
       if (length > limitFor(new URL(request.url).pathname)) throw tooLarge();
     })
     .onParse({ as: "global" }, async ({ request, contentType, path }) => {
-      if (!contentType?.startsWith("application/json")) return;
+      const json = contentType?.startsWith("application/json") ?? false;
+      // A body without Content-Length escaped the check on arrival, and Elysia's own parsers
+      // (text, forms) would buffer all of it: read it within the limit whatever its type.
+      // Uploads are left to the multipart parser.
+      if (!json && (request.headers.has("content-length") || isUpload(path))) return;
       const text = await readBounded(request, limitFor(path));
+      if (!json) return text;
       if (text.trim() === "") return undefined;
       try {
         return JSON.parse(text);
@@ -68,13 +74,20 @@ export function envelope(o: EnvelopeOptions) {
       }
       set.status = e.status;
       if (e.retryAfter !== undefined) set.headers["retry-after"] = String(e.retryAfter);
-      if (e.status === 401) {
-        set.headers["www-authenticate"] =
-          e.code === "AUTH_REQUIRED" ? 'Bearer realm="confab"' : `Bearer realm="confab", error="invalid_token", error_description="${e.message}"`;
-      }
+      if (e.status === 401) set.headers["www-authenticate"] = bearerChallenge(e);
       set.headers["content-type"] = "application/json";
       return errorBody(id, e);
     });
+}
+
+/**
+ * RFC 6750 challenge. `error="invalid_token"` tells a client to drop and refresh its token, so it
+ * is only for a presented token that failed; a failed login (INVALID_CREDENTIALS) or a missing
+ * token gets the bare challenge.
+ */
+function bearerChallenge(e: AppError): string {
+  if (e.code !== "INVALID_TOKEN" && e.code !== "TOKEN_EXPIRED") return 'Bearer realm="confab"';
+  return `Bearer realm="confab", error="invalid_token", error_description="${e.message}"`;
 }
 
 function tooLarge() {
@@ -102,6 +115,8 @@ function toAppError(code: string | number, error: unknown): AppError {
     case "VALIDATION":
       return new AppError("VALIDATION_ERROR", "Invalid request parameters", validationDetails(error as ValidationError));
     case "PARSE":
+      // Elysia wraps whatever a parser throws in a ParseError: keep our own verdict (413, 400).
+      if ((error as Error).cause instanceof AppError) return (error as Error).cause as AppError;
       return new AppError("INVALID_JSON", "The request body could not be parsed");
     case "NOT_FOUND":
       return new AppError("NOT_FOUND", "No such endpoint");
