@@ -16,6 +16,7 @@
  *   });
  */
 import type { Db } from "./open";
+import { AppError } from "../lib/errors";
 
 /** Register work to do once the transaction has committed. */
 export type AfterCommit = (fn: () => void) => void;
@@ -35,8 +36,16 @@ export interface BatchedWriterOptions {
   onAfterCommitError?: (e: unknown) => void;
 }
 
-export class QueueFullError extends Error {
+/**
+ * The write queue is at its bound (ARCHITECTURE rule 6). An AppError, so every transport answers
+ * 503 SERVICE_UNAVAILABLE with Retry-After instead of an unexplained 500.
+ */
+export class QueueFullError extends AppError {
   override name = "QueueFullError";
+
+  constructor(message = "The server is busy writing; retry shortly") {
+    super("SERVICE_UNAVAILABLE", message, undefined, 1);
+  }
 }
 
 export class BatchedWriter {
@@ -69,16 +78,19 @@ export class BatchedWriter {
 
   /** Queue `job` for the next batch; resolves with its result once committed. */
   run<T>(job: Job<T>): Promise<T> {
-    if (this.queue.length >= this.maxQueue) return Promise.reject(new QueueFullError("write queue is full"));
+    if (this.queue.length >= this.maxQueue) return Promise.reject(new QueueFullError());
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ job, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // setImmediate, not a microtask: requests already read by the server get to enqueue
-        // their writes before this batch closes.
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  private schedule() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // setImmediate, not a microtask: requests already read by the server get to enqueue
+    // their writes before this batch closes.
+    setImmediate(() => this.flush());
   }
 
   /** Jobs waiting for the next batch. */
@@ -86,12 +98,15 @@ export class BatchedWriter {
     return this.queue.length;
   }
 
+  /**
+   * Commit one batch, then yield before the next: draining a long queue in one go would hold
+   * the event loop for every batch of it, which maxBatch is there to prevent.
+   */
   private flush() {
     this.scheduled = false;
-    while (this.queue.length) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      this.commitBatch(batch);
-    }
+    if (!this.queue.length) return;
+    this.commitBatch(this.queue.splice(0, this.maxBatch));
+    if (this.queue.length) this.schedule();
   }
 
   private commitBatch(batch: Pending[]) {
@@ -101,8 +116,11 @@ export class BatchedWriter {
       for (const p of batch) results.push(this.runJob(p.job));
       this.commit.run();
     } catch (e) {
-      // BEGIN or COMMIT itself failed (disk full, I/O error): nothing of this batch is durable.
-      if (this.db.inTransaction) this.rollback.run();
+      // BEGIN or COMMIT itself failed (disk full, I/O error, a deferred constraint): nothing of
+      // this batch is durable. A failing ROLLBACK must not keep the callers waiting forever.
+      try {
+        if (this.db.inTransaction) this.rollback.run();
+      } catch {}
       for (const p of batch) p.reject(e);
       return;
     }
@@ -130,6 +148,9 @@ export class BatchedWriter {
       this.release.run();
       return { ok: true, value, after };
     } catch (e) {
+      // Some failures (disk full, I/O error) make SQLite roll back the whole transaction: the
+      // batch fails with the job's own error, not with "no such savepoint".
+      if (!this.db.inTransaction) throw e;
       this.rollbackTo.run();
       this.release.run();
       return { ok: false, value: e, after: [] };
