@@ -5,7 +5,6 @@
  */
 import { join } from "node:path";
 import { Elysia } from "elysia";
-import { openapi } from "@elysiajs/openapi";
 import type { Config } from "./config";
 import { openDatabase, type Db } from "./db/open";
 import { runMigrations } from "./db/migrate";
@@ -23,6 +22,7 @@ import type { IdentityProvider } from "./auth/providers/provider";
 import { FacebookProvider } from "./auth/providers/facebook";
 import { OidcProvider } from "./auth/providers/oidc";
 import { envelope } from "./http/envelope";
+import { apiDocs } from "./http/api-docs";
 import { authGuard } from "./http/auth-guard";
 import { createMetrics, observability } from "./http/observability";
 import { healthRoutes } from "./http/health";
@@ -139,15 +139,11 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     )
     .use(observability({ contexts, log, metrics }))
     .use(
-      openapi({
-        path: "/api/docs",
-        specPath: "/api/docs/json",
-        documentation: {
-          info: { title: "confab", version: "1", description: "Self-hosted messaging server: REST API" },
-          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
-          security: [{ bearer: [] }],
-        },
-        exclude: { paths: ["/metrics", "/healthz", "/readyz"] },
+      apiDocs({
+        info: { title: "confab", version: "1", description: "Self-hosted messaging server: REST API" },
+        components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+        security: [{ bearer: [] }],
+        exclude: ["/metrics", "/healthz", "/readyz"],
       }),
     )
     .use(guard)

@@ -73,6 +73,11 @@ describe("dist/confab", () => {
     expect(me.status, me.text).toBe(200);
     expect(me.body).toMatchObject({ user_id: reg.body.user.user_id, username: input.username, first_name: "Bin", last_name: "Ary" });
 
+    // The docs UI is served from files embedded in the executable.
+    const ui = await fetch(`${server.url}/api/docs/swagger-ui.js`);
+    expect(ui.status).toBe(200);
+    expect((await ui.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+
     // The embedded CLI works on the running server's data dir too.
     const list = await runCli(["user", "list", "--json", "--data-dir", DATA], { cmd: [exe], cwd });
     expect(list.code, list.stderr).toBe(0);
