@@ -25,8 +25,9 @@ CREATE TABLE messages (
   updated_at        INTEGER NOT NULL,
   deleted_at        INTEGER
 ) STRICT;
--- History pages, unread counts and catch-up: one range of this index each.
-CREATE INDEX messages_conversation ON messages (conversation_id, seq);
+-- History pages, unread counts and catch-up: one range of this index each. sender_id and
+-- deleted_at ride along so that counting unread messages never reads the table itself.
+CREATE INDEX messages_conversation ON messages (conversation_id, seq, sender_id, deleted_at);
 -- Idempotent sends: a sender's client_message_id names one message per conversation.
 CREATE UNIQUE INDEX messages_client_id ON messages (conversation_id, sender_id, client_message_id)
   WHERE client_message_id IS NOT NULL;
