@@ -230,6 +230,10 @@ describe("access tokens", () => {
   test("garbage token → 401 INVALID_TOKEN with error=\"invalid_token\"", async () => {
     expectTokenRefused(await me("garbage"));
     expectTokenRefused(await me("a.b.c"));
+    const [h, p, sig] = u.token.split(".") as [string, string, string];
+    for (const bad of [`${u.token}.x`, `${h}.${p}`, `${h}..${sig}`, `.${p}.${sig}`, `${b64(null)}.${p}.${sig}`, `${b64([])}.${p}.${sig}`, `${h}.${b64("str")}.${sig}`]) {
+      expectTokenRefused(await me(bad));
+    }
   });
 
   test("an Authorization header that is not Bearer → 401 INVALID_TOKEN", async () => {
@@ -287,6 +291,19 @@ describe("access tokens", () => {
     const other = await s.register();
     const stolenSid = await new SignJWT({ ...jwtPart(other.token, 1), sub: String(u.user_id) }).setProtectedHeader({ alg: "HS256" }).sign(serverSecret());
     expectTokenRefused(await me(stolenSid));
+  });
+
+  test("well-signed tokens with broken time claims → 401 INVALID_TOKEN", async () => {
+    const { exp: _e, iat: _i, ...claims } = jwtPart(u.token, 1);
+    const now = Math.floor(Date.now() / 1000);
+    const sign = (extra: Record<string, unknown>) => new SignJWT({ ...claims, ...extra }).setProtectedHeader({ alg: "HS256" }).sign(serverSecret());
+    // No exp: such a token would never die.
+    expectTokenRefused(await me(await sign({ iat: now })));
+    expectTokenRefused(await me(await sign({ iat: now, exp: String(now + 600) })));
+    // Not valid before some time in the future.
+    expectTokenRefused(await me(await sign({ iat: now, exp: now + 600, nbf: now + 300 })));
+    // The control: the same claims with a sane exp are accepted.
+    expect((await me(await sign({ iat: now, exp: now + 600 }))).status).toBe(200);
   });
 
   test("a refresh token used as an access token → 401 INVALID_TOKEN", async () => {

@@ -157,6 +157,17 @@ describe("Facebook", () => {
       expectError(await fbLogin(closed, fb.issue(person)), 403, "FORBIDDEN");
       expect(closed.server.core.users.findByEmail(person.email)).toBeNull();
     });
+
+    test("an account already linked to Facebook still logs in: that is not a registration", async () => {
+      const person = fbUser();
+      const user = await closed.server.core.users.createUser({ email: person.email, username: `fb${uniq()}`, first_name: "F", last_name: "B", password: null });
+      // Linked earlier (e.g. while registration was open).
+      closed.server.core.db.query("INSERT INTO identities (provider, subject, user_id, created_at) VALUES ('facebook', ?, ?, ?)").run(person.id, user.id, Date.now());
+      const r = await fbLogin(closed, fb.issue(person));
+      expect(r.status).toBe(200);
+      expectProviderLogin(r.body, false);
+      expect(r.body.user.user_id).toBe(user.id);
+    });
   });
 });
 

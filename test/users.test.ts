@@ -289,8 +289,8 @@ describe("GET /users/search", () => {
     expect(e.details.map((d: any) => d.field)).toEqual(["offset"]);
   });
 
-  test("missing or empty q → 400 naming q", async () => {
-    for (const path of ["/api/v1/users/search", "/api/v1/users/search?q=", "/api/v1/users/search?q=%20%20"]) {
+  test("missing, empty or over-long q → 400 naming q", async () => {
+    for (const path of ["/api/v1/users/search", "/api/v1/users/search?q=", "/api/v1/users/search?q=%20%20", `/api/v1/users/search?q=${"a".repeat(65)}`]) {
       const e = expectError(await s.get(path, viewer.token), 400, "VALIDATION_ERROR");
       expect(e.details.map((d: any) => d.field)).toContain("q");
     }
