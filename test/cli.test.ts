@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { migrations } from "../migrations";
 import { tempDir, uniq } from "./harness";
@@ -84,9 +84,19 @@ describe("usage", () => {
   test("a --data-dir that is a regular file exits 1 with a clear message", async () => {
     const file = join(root, "not-a-dir");
     writeFileSync(file, "x");
-    expectCleanFailure(await runCli(["user", "list", "--data-dir", file]), 1, /data dir .*not-a-dir.* not a directory/);
+    expectCleanFailure(await runCli(["migrate", "--data-dir", file]), 1, /data dir .*not-a-dir exists and is not a directory/);
     expectCleanFailure(await runCli(["migrate", "--data-dir", join(file, "sub")]), 1, /cannot use data dir .*not-a-dir\/sub/);
+    expectCleanFailure(await runCli(addArgs(file, newUser(), ["--password", "long-enough-1"])), 1, /not a directory/);
     expectCleanFailure(await runCli(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", file]), 1, /not a directory/);
+    expectCleanFailure(await runCli(["user", "list", "--data-dir", file]), 1, /no confab database in .*not-a-dir/);
+  });
+
+  test("commands about existing users refuse a data dir without a database, and create nothing", async () => {
+    const typo = join(root, "no-such-dir");
+    for (const args of [["list"], ["show", "alice"], ["disable", "alice"], ["passwd", "alice", "--password", "long-enough-1"]]) {
+      expectCleanFailure(await runCli(["user", ...args, "--data-dir", typo]), 1, /no confab database in .*no-such-dir: check --data-dir/);
+    }
+    expect(existsSync(typo)).toBe(false);
   });
 });
 

@@ -26,7 +26,7 @@ export function registerMigrate(program: Command) {
         if (flags.json) return printJson(io, { applied, migrations: all });
         if (applied.length) io.out(`applied ${applied.join(", ")}`);
         io.out(`database is up to date (${all.length} migrations: ${all.join(", ")})`);
-      });
+      }, { create: true });
     });
 }
 

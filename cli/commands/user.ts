@@ -68,7 +68,7 @@ export function registerUser(program: Command) {
       const account = core.users.account(row);
       if (f.json) printJson(io, account);
       else io.out(`created ${account.role} ${account.username} (id ${account.user_id})`);
-    });
+    }, { create: true });
   });
 
   common(user.command("list").description("list users").option("--limit <n>", "at most this many", "1000")).action(
