@@ -39,6 +39,7 @@ import { messageRoutes } from "./messages/routes";
 import { JournalStore } from "./journal/store";
 import { Realtime } from "./realtime/realtime";
 import { gateway } from "./realtime/gateway";
+import { graphql } from "./graphql/server";
 import { Journal } from "./journal/journal";
 
 export const DATABASE_FILE = "confab.db";
@@ -117,6 +118,9 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
   const realtime = new Realtime(config, core.bus, core.users, log.tag("realtime"));
 
   const app = new Elysia({
+    // Validate the body as sent, not an object rebuilt from the schema's keys: otherwise a body
+    // of `5` or `{"privacy_settings":"off"}` passes as "nothing to change" instead of a 400.
+    normalize: "typebox",
     websocket: {
       maxPayloadLength: config.ws.maxFrameBytes, // larger frames close the socket with 1009
       // Hard backstop at twice the bound Realtime enforces with a clean 1013 close.
@@ -134,6 +138,7 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
         maxBodyBytes: config.maxBodyBytes,
         maxUploadBytes: config.maxUploadBytes,
         uploadPaths: UPLOAD_PATHS,
+        rawBodyPaths: ["/graphql"],
         clientIp: (_req, socketIp) => socketIp ?? "unknown",
       }),
     )
@@ -152,7 +157,19 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     .use(userRoutes(core.users, guard))
     .use(conversationRoutes(core.conversations, guard))
     .use(messageRoutes(core.messages, guard))
-    .use(gateway({ realtime, auth: core.auth, conversations: core.conversations, messages: core.messages, journal: core.journal, log: log.tag("realtime") }));
+    .use(gateway({ realtime, auth: core.auth, conversations: core.conversations, messages: core.messages, journal: core.journal, log: log.tag("realtime") }))
+    .use(
+      graphql({
+        core,
+        realtime,
+        log: log.tag("graphql"),
+        dev: config.dev,
+        identityOf: (request) => {
+          const m = contexts.get(request);
+          return { identity: m?.identity ?? null, authError: m?.authError ?? null };
+        },
+      }),
+    );
 
   // Forget idle clients' buckets and ended sessions now and then, so memory and tables stay bounded.
   const housekeeping = setInterval(() => {

@@ -23,6 +23,10 @@ export interface DomainEvents {
   "message.updated": { message: MessageView; participantIds: number[] };
   "message.deleted": { messageId: string; conversationId: number; participantIds: number[] };
   "reaction.changed": { messageId: string; conversationId: number; userId: number; emoji: string; added: boolean; reactions: Record<string, number[]>; participantIds: number[] };
+  /** Lossy: announced only to users allowed to see it (privacy settings applied already). */
+  "presence.changed": { userId: number; status: "online" | "away" | "offline"; lastSeen: string | null };
+  /** Lossy: someone started or stopped typing in a conversation. */
+  typing: { conversationId: number; userId: number; isTyping: boolean };
   /** One participant's receipt moved forward to `messageId` (and everything before it). */
   "receipt.updated": { conversationId: number; userId: number; messageId: string; status: "delivered" | "read"; at: string; participantIds: number[] };
 }

@@ -166,7 +166,7 @@ describe("PUT /users/{id}", () => {
   // from the schema's keys before validating, so `privacy_settings: "off"` (or a body of `5`)
   // becomes `{}` and passes as an empty update. Fix: `new Elysia({ normalize: "typebox" })` in
   // buildHttpApp. `test.failing` keeps this red-flagged until then: drop `.failing` once fixed.
-  test.failing("a non-object where an object belongs → 400, not a silent no-op", async () => {
+  test("a non-object where an object belongs → 400, not a silent no-op", async () => {
     const u = await s.register();
     const e = expectError(await s.put(`/api/v1/users/${u.user_id}`, u.token, { privacy_settings: "off" }), 400, "VALIDATION_ERROR");
     expect(e.details.map((d: any) => d.field)).toContain("privacy_settings");

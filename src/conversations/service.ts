@@ -52,7 +52,8 @@ export class ConversationService {
     const others = [...new Set(input.participant_ids)].filter((id) => id !== actorId);
     const direct = input.conversation_type === "direct";
     if (direct && others.length !== 1) throw invalidField("participant_ids", "A direct conversation has exactly one other participant");
-    if (direct && (input.title || input.description)) throw invalidField("title", "A direct conversation has no title or description");
+    if (direct && (input.title || input.description))
+      throw invalidField(input.title ? "title" : "description", "A direct conversation has no title or description");
     if (others.length > MAX_PARTICIPANTS - 1) throw invalidField("participant_ids", `At most ${MAX_PARTICIPANTS} participants`);
     this.requireUsers(others);
     const title = cleanText(input.title, "title", MAX_TITLE_LENGTH);
@@ -74,14 +75,23 @@ export class ConversationService {
 
   /** The caller's conversations, latest activity first, keyset-paged. */
   list(userId: number, limit: number, cursor: string | undefined): ConversationPage {
+    const { items, hasMore } = this.listWithCursors(userId, limit, cursor);
+    return {
+      conversations: items.map((i) => i.conversation),
+      next_cursor: hasMore ? items[items.length - 1]!.cursor : null,
+      has_more: hasMore,
+    };
+  }
+
+  /** The same page with a cursor per item (GraphQL edges). */
+  listWithCursors(userId: number, limit: number, cursor: string | undefined): { items: { conversation: ConversationView; cursor: string }[]; hasMore: boolean } {
     const after = cursor === undefined ? null : decodeCursor<ListCursor>(cursor, (c) => Number.isInteger(c.a) && Number.isInteger(c.i));
     const rows = this.store.selectList(userId, limit + 1, after ? { activityAt: after.a, id: after.i } : null);
     const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
+    const views = this.views(page);
     return {
-      conversations: this.views(page),
-      next_cursor: rows.length > limit && last ? encodeCursor<ListCursor>({ a: last.activity_at, i: last.id }) : null,
-      has_more: rows.length > limit,
+      items: page.map((r, i) => ({ conversation: views[i]!, cursor: encodeCursor<ListCursor>({ a: r.activity_at, i: r.id }) })),
+      hasMore: rows.length > limit,
     };
   }
 
@@ -91,14 +101,13 @@ export class ConversationService {
 
   /** Change title/description: group admins only. */
   async update(actorId: number, id: number, patch: { title?: string | null; description?: string | null }): Promise<ConversationView> {
-    const { conversation, me } = this.requireMember(actorId, id);
-    if (conversation.type === "direct") throw invalidField("conversation_type", "A direct conversation has no title or description");
-    if (me.role !== "admin") throw forbidden("Only a group admin may change the group");
     const clean = {
       title: patch.title === undefined ? undefined : cleanText(patch.title, "title", MAX_TITLE_LENGTH),
       description: patch.description === undefined ? undefined : cleanText(patch.description, "description", MAX_DESCRIPTION_LENGTH),
     };
     await this.writer.run((after) => {
+      const me = this.requireGroupMember(actorId, id, "conversation_type");
+      if (me.role !== "admin") throw forbidden("Only a group admin may change the group");
       this.store.updateConversation(id, clean, Date.now());
       const row = this.store.selectConversation(id)!;
       const participantIds = this.participantIds(id);
@@ -109,12 +118,11 @@ export class ConversationService {
 
   /** Admins add; admins remove anyone; anyone removes themself (leaves). */
   async addParticipants(actorId: number, id: number, userIds: number[]): Promise<ParticipantView[]> {
-    const { conversation, me } = this.requireMember(actorId, id);
-    if (conversation.type === "direct") throw invalidField("action", "A direct conversation takes no participant changes");
-    if (me.role !== "admin") throw forbidden("Only a group admin may add participants");
     const ids = [...new Set(userIds)];
-    this.requireUsers(ids, "user_ids");
     const added = await this.writer.run((after) => {
+      const me = this.requireGroupMember(actorId, id, "action");
+      if (me.role !== "admin") throw forbidden("Only a group admin may add participants");
+      this.requireUsers(ids, "user_ids");
       if (this.store.selectParticipants(id).length + ids.length > MAX_PARTICIPANTS)
         throw invalidField("user_ids", `A group has at most ${MAX_PARTICIPANTS} participants`);
       const now = Date.now();
@@ -131,12 +139,11 @@ export class ConversationService {
   }
 
   async removeParticipants(actorId: number, id: number, userIds: number[]): Promise<number[]> {
-    const { conversation, me } = this.requireMember(actorId, id);
-    if (conversation.type === "direct") throw invalidField("action", "A direct conversation takes no participant changes");
     const ids = [...new Set(userIds)];
     const leavingOnly = ids.length === 1 && ids[0] === actorId;
-    if (!leavingOnly && me.role !== "admin") throw forbidden("Only a group admin may remove other participants");
     return this.writer.run((after) => {
+      const me = this.requireGroupMember(actorId, id, "action");
+      if (!leavingOnly && me.role !== "admin") throw forbidden("Only a group admin may remove other participants");
       const removed = ids.filter((u) => this.store.deleteParticipant(id, u));
       this.keepAnAdmin(id);
       if (removed.length) {
@@ -165,6 +172,17 @@ export class ConversationService {
   /** Everyone who shares a conversation with a user: who may see their presence (CONTRACT §8). */
   contactsOf(userId: number): number[] {
     return this.store.selectContactsOf(userId);
+  }
+
+  /**
+   * The caller's membership of a group, for changes to it. Called inside the write job: a leave
+   * or removal committed earlier in the same batch counts, so someone who just left (or an admin
+   * who was just removed) cannot still add, remove or rename.
+   */
+  private requireGroupMember(userId: number, id: number, directField: string): ParticipantRow {
+    const { conversation, me } = this.requireMember(userId, id);
+    if (conversation.type === "direct") throw invalidField(directField, "A direct conversation takes no changes of title, description or participants");
+    return me;
   }
 
   participantIds(id: number): number[] {

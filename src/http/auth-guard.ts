@@ -26,9 +26,13 @@ function bearer(request: Request): string | null {
   return m ? m[1]! : "";
 }
 
-/** Whether the URL's path is under /api/, without the cost of parsing the whole URL. */
-function isApiPath(url: string): boolean {
-  return url.startsWith("/api/", url.indexOf("/", url.indexOf("//") + 2));
+/**
+ * Whether the general rate limit applies: paths under /api/ and GraphQL operations, which
+ * share the REST bucket (CONTRACT §4). Checked without the cost of parsing the whole URL.
+ */
+function isLimitedPath(url: string): boolean {
+  const path = url.indexOf("/", url.indexOf("//") + 2);
+  return url.startsWith("/api/", path) || url.startsWith("/graphql", path);
 }
 
 function setRateHeaders(headers: Record<string, unknown>, d: RateDecision) {
@@ -50,18 +54,19 @@ export function authGuard(o: GuardOptions) {
   return new Elysia({ name: "auth-guard" })
     // onRequest, not onTransform: it runs before routing and body parsing, so requests to unknown
     // routes and with unparsable bodies are counted and carry X-RateLimit-* too (CONTRACT §4).
-    .onRequest(async ({ request, set }) => {
+    // Synchronous (authenticate is): an async hook makes Elysia compose the whole handler async.
+    .onRequest(({ request, set }) => {
       const m = meta(request);
       const token = bearer(request);
       if (token !== null) {
         try {
-          m.identity = token ? await o.auth.authenticate(token) : null;
+          m.identity = token ? o.auth.authenticate(token) : null;
           if (!token) m.authError = new AppError("INVALID_TOKEN", "The Authorization header must be `Bearer <token>`");
         } catch (e) {
           m.authError = e instanceof AppError ? e : new AppError("INVALID_TOKEN", "The access token is not valid");
         }
       }
-      if (isApiPath(request.url)) limit(o.limiter, m.identity ? `u:${m.identity.userId}` : `ip:${m.ip}`, set.headers);
+      if (isLimitedPath(request.url)) limit(o.limiter, m.identity ? `u:${m.identity.userId}` : `ip:${m.ip}`, set.headers);
     })
     .macro({
       /** The route needs a caller with a live session. */

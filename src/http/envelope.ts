@@ -17,6 +17,8 @@ export interface EnvelopeOptions {
   /** Largest upload body, for the paths that take uploads. */
   maxUploadBytes: number;
   uploadPaths: RegExp[];
+  /** Routes that read their body themselves (GraphQL hands the Request to yoga) and bound it. */
+  rawBodyPaths: string[];
   /** Client IP; behind a trusted reverse proxy, the first X-Forwarded-For hop. */
   clientIp: (request: Request, socketIp: string | undefined) => string;
 }
@@ -50,6 +52,8 @@ export function envelope(o: EnvelopeOptions) {
       if (length > limitFor(new URL(request.url).pathname)) throw tooLarge();
     })
     .onParse({ as: "global" }, async ({ request, contentType, path }) => {
+      // A value (not undefined) ends Elysia's parser chain without touching the stream.
+      if (o.rawBodyPaths.includes(path)) return {};
       const json = contentType?.startsWith("application/json") ?? false;
       // A body without Content-Length escaped the check on arrival, and Elysia's own parsers
       // (text, forms) would buffer all of it: read it within the limit whatever its type.
@@ -95,7 +99,7 @@ function tooLarge() {
 }
 
 /** Read a body of unknown length (chunked) without ever holding more than `limit` bytes. */
-async function readBounded(request: Request, limit: number): Promise<string> {
+export async function readBounded(request: Request, limit: number): Promise<string> {
   if (request.headers.has("content-length")) return request.text(); // already checked on arrival
   if (!request.body) return "";
   const chunks: Uint8Array[] = [];

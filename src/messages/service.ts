@@ -198,6 +198,18 @@ export class MessageService {
     return rows.map((r) => views.get(r.id)!);
   }
 
+  /**
+   * Many messages by id as `viewerId` may see them (those of conversations they are in), in a
+   * constant number of queries: GraphQL's per-request loader uses this.
+   */
+  getMany(viewerId: number, ids: readonly string[]): Map<string, MessageView> {
+    const rows = this.store.selectMessagesByIds(ids.filter((id) => UUID_RE.test(id)));
+    const participants = this.conversationStore.selectParticipantsOf([...new Set(rows.map((r) => r.conversation_id))]);
+    const visible = rows.filter((r) => participants.get(r.conversation_id)?.some((p) => p.user_id === viewerId));
+    const reactions = groupReactions(this.store.selectReactions(visible.map((r) => r.seq)));
+    return new Map(visible.map((r) => [r.id, toMessageView(r, participants.get(r.conversation_id)!, reactions.get(r.seq))]));
+  }
+
   private pagePosition(conversationId: number, q: HistoryQuery): { direction: "before" | "after"; from: number | null } {
     const given = [q.before, q.after, q.cursor].filter((x) => x !== undefined).length;
     if (given > 1) throw invalidField("cursor", "Give at most one of before, after and cursor");
@@ -240,6 +252,11 @@ export class MessageService {
     if (m.sender_id !== userId) throw forbidden("Only the author may change this message");
     return m;
   }
+}
+
+/** The cursor that continues history after `messageId` in `direction` (GraphQL edge cursors). */
+export function historyCursor(messageId: string, direction: "before" | "after" = "before"): string {
+  return encodeCursor<HistoryCursor>({ d: direction, m: messageId });
 }
 
 function checkText(content: unknown, field = "content"): string {

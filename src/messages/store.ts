@@ -45,6 +45,7 @@ export class MessageStore {
   private readonly insertQ;
   private readonly byIdQ;
   private readonly bySeqsQ;
+  private readonly byIdsQ;
   private readonly byClientIdQ;
   private readonly beforeQ;
   private readonly latestQ;
@@ -68,6 +69,7 @@ export class MessageStore {
     );
     this.byIdQ = db.query<MessageRow, [string]>("SELECT * FROM messages WHERE id = ?");
     this.bySeqsQ = db.query<MessageRow, [string]>("SELECT * FROM messages WHERE seq IN (SELECT value FROM json_each(?))");
+    this.byIdsQ = db.query<MessageRow, [string]>("SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?))");
     this.byClientIdQ = db.query<MessageRow, [number, number, string]>(
       "SELECT * FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_message_id = ?",
     );
@@ -123,6 +125,10 @@ export class MessageStore {
 
   selectMessagesBySeq(seqs: number[]): Map<number, MessageRow> {
     return new Map(this.bySeqsQ.all(JSON.stringify(seqs)).map((m) => [m.seq, m]));
+  }
+
+  selectMessagesByIds(ids: readonly string[]): MessageRow[] {
+    return ids.length ? this.byIdsQ.all(JSON.stringify(ids)) : [];
   }
 
   selectByClientId(conversationId: number, senderId: number, clientMessageId: string): MessageRow | null {

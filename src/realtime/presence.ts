@@ -6,6 +6,7 @@
  * Lossy by design: no event_id, never replayed.
  */
 import type { UserService } from "../users/service";
+import type { EventBus } from "../events";
 import { iso } from "../lib/time";
 import { topics } from "./topics";
 
@@ -20,7 +21,14 @@ export class Presence {
     readonly enabled: boolean,
     private readonly users: UserService,
     private readonly publish: Publish,
+    /** GraphQL's presenceChanged follows the bus. */
+    private readonly bus: EventBus,
   ) {}
+
+  /** The raw status, before privacy: callers apply the user's settings. */
+  statusOf(userId: number): PresenceStatus {
+    return this.status.get(userId) ?? "offline";
+  }
 
   /** A connection of `userId` authenticated. */
   connected(userId: number) {
@@ -54,7 +62,8 @@ export class Presence {
     if (!this.enabled) return;
     const user = this.users.findById(userId);
     if (!user || !user.show_online_status) return;
-    const frame = { type: "presence_changed", user_id: userId, status, last_seen: lastSeen !== null && user.show_last_seen ? iso(lastSeen) : null };
-    this.publish(topics.presence(userId), JSON.stringify(frame));
+    const seen = lastSeen !== null && user.show_last_seen ? iso(lastSeen) : null;
+    this.publish(topics.presence(userId), JSON.stringify({ type: "presence_changed", user_id: userId, status, last_seen: seen }));
+    this.bus.publish("presence.changed", { userId, status, lastSeen: seen });
   }
 }

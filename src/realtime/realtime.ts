@@ -36,8 +36,8 @@ export class Realtime {
       this.server?.publish(topic, data);
     };
     const on = config.presence === "on";
-    this.presence = new Presence(on, users, publish);
-    this.typing = new Typing(on, publish);
+    this.presence = new Presence(on, users, publish, bus);
+    this.typing = new Typing(on, publish, config.ws.typingTtlMs, bus);
     this.stopFanout = startFanout(bus, this.registry, publish);
     // Slow readers: a connection whose unsent bytes pass the bound is told to come back later
     // (it will resume from its last event_id). Bun's own hard limit, twice this, is the backstop.

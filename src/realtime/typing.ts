@@ -5,9 +5,8 @@
  */
 import type { ServerWebSocket } from "bun";
 import { topics } from "./topics";
+import type { EventBus } from "../events";
 import type { Publish } from "./presence";
-
-export const TYPING_TTL_MS = 10_000;
 
 export class Typing {
   private readonly active = new Map<string, ReturnType<typeof setTimeout>>();
@@ -15,6 +14,10 @@ export class Typing {
   constructor(
     readonly enabled: boolean,
     private readonly publish: Publish,
+    /** ws.typingTtlMs: 10 s by default (CONTRACT §8), a setting so tests need not wait. */
+    private readonly ttlMs: number,
+    /** GraphQL's typingIndicator follows the bus. */
+    private readonly bus: EventBus,
   ) {}
 
   /** `socket` is the typist's: Bun's socket.publish skips it, so the typist gets no echo. */
@@ -23,10 +26,10 @@ export class Typing {
     const key = `${conversationId}:${userId}`;
     const running = this.active.get(key);
     if (running) clearTimeout(running);
-    else socket.publish(topics.conversation(conversationId), frame(conversationId, userId, true));
+    else this.announce(socket, conversationId, userId, true);
     this.active.set(
       key,
-      setTimeout(() => this.expire(key, conversationId, userId), TYPING_TTL_MS),
+      setTimeout(() => this.expire(key, conversationId, userId), this.ttlMs),
     );
   }
 
@@ -36,7 +39,7 @@ export class Typing {
     if (!running) return;
     clearTimeout(running);
     this.active.delete(key);
-    socket.publish(topics.conversation(conversationId), frame(conversationId, userId, false));
+    this.announce(socket, conversationId, userId, false);
   }
 
   /** Stop every timer (shutdown). */
@@ -47,7 +50,15 @@ export class Typing {
 
   private expire(key: string, conversationId: number, userId: number) {
     this.active.delete(key);
-    this.publish(topics.conversation(conversationId), frame(conversationId, userId, false));
+    this.announce(null, conversationId, userId, false);
+  }
+
+  /** Through the typist's socket when there is one (no echo to it), else the server. */
+  private announce(socket: ServerWebSocket<unknown> | null, conversationId: number, userId: number, isTyping: boolean) {
+    const data = frame(conversationId, userId, isTyping);
+    if (socket) socket.publish(topics.conversation(conversationId), data);
+    else this.publish(topics.conversation(conversationId), data);
+    this.bus.publish("typing", { conversationId, userId, isTyping });
   }
 }
 

@@ -70,6 +70,11 @@ export class UserService {
     return this.users.selectUserById(id);
   }
 
+  /** Profiles of many users as `viewerId` may see them, in one query (GraphQL's loader). */
+  getProfiles(viewerId: number, ids: readonly number[]): Map<number, UserProfile> {
+    return new Map(this.users.selectUsersByIds(ids).map((r) => [r.id, toProfile(r, viewerId, this.pictureUrl)]));
+  }
+
   getProfile(viewerId: number, id: number): UserProfile {
     return toProfile(this.requireUser(id), viewerId, this.pictureUrl);
   }

@@ -27,6 +27,7 @@ function likePrefix(s: string): string {
 export class UserStore {
   private readonly insert;
   private readonly byId;
+  private readonly byIds;
   private readonly byEmail;
   private readonly byUsername;
   private readonly update;
@@ -45,6 +46,7 @@ export class UserStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
     );
     this.byId = db.query<UserRow, [number]>("SELECT * FROM users WHERE id = ?");
+    this.byIds = db.query<UserRow, [string]>("SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))");
     this.byEmail = db.query<UserRow, [string]>("SELECT * FROM users WHERE email = ?");
     this.byUsername = db.query<UserRow, [string]>("SELECT * FROM users WHERE username = ?");
     this.update = db.query(
@@ -83,6 +85,10 @@ export class UserStore {
 
   selectUserById(id: number): UserRow | null {
     return this.byId.get(id);
+  }
+
+  selectUsersByIds(ids: readonly number[]): UserRow[] {
+    return ids.length ? this.byIds.all(JSON.stringify(ids)) : [];
   }
 
   selectUserByEmail(email: string): UserRow | null {

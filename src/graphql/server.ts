@@ -1,0 +1,130 @@
+/**
+ * /graphql on the same port (CONTRACT §9): GraphQL over HTTP (GET and POST) and subscriptions
+ * over Server-Sent Events through graphql-yoga 5, and over WebSocket with the
+ * graphql-transport-ws protocol through graphql-ws, on the same path.
+ *
+ * Yoga is mounted directly rather than through @elysiajs/graphql-yoga: that plugin bundles
+ * yoga 3.9 (TOOLCHAIN.md), and we want yoga 5's spec compliance and SSE.
+ */
+import { Elysia } from "elysia";
+import type { Server, ServerWebSocket } from "bun";
+import { createSchema, createYoga, type Plugin } from "graphql-yoga";
+import { GraphQLError, execute, subscribe, validate, specifiedRules } from "graphql";
+import { makeServer, handleProtocols } from "graphql-ws";
+import typeDefs from "./schema.graphql" with { type: "text" };
+import type { Identity } from "../auth/service";
+import { AppError } from "../lib/errors";
+import { readBounded } from "../http/envelope";
+import type { Logger } from "../lib/log";
+import { resolvers } from "./resolvers";
+import { createLoaders, type GraphQLContext, type Loaders, type Services } from "./context";
+import { complexityRule, MAX_DOCUMENT_BYTES } from "./limits";
+
+export interface GraphQLOptions extends Services {
+  /** The caller of an HTTP request, as the auth guard found it. */
+  identityOf: (request: Request) => { identity: Identity | null; authError: AppError | null };
+  log: Logger;
+  dev: boolean;
+}
+
+/** What the HTTP route hands to yoga for each request. */
+type HttpContext = { identity: Identity | null; authError: AppError | null };
+
+/** Loaders for a caller; anonymous operations fail in requireIdentity before using them. */
+function loadersFor(s: Services, identity: Identity | null): Loaders {
+  return createLoaders(s, identity?.userId ?? 0);
+}
+
+export function graphql(o: GraphQLOptions) {
+  const schema = createSchema<GraphQLContext & HttpContext>({ typeDefs, resolvers });
+  const services: Services = { core: o.core, realtime: o.realtime };
+
+  const limits: Plugin = {
+    onValidate({ addValidationRule }) {
+      addValidationRule(complexityRule);
+    },
+  };
+
+  const yoga = createYoga<HttpContext, GraphQLContext>({
+    schema,
+    graphqlEndpoint: "/graphql",
+    graphiql: o.dev, // GraphiQL only in development mode
+    landingPage: false,
+    plugins: [limits],
+    logging: false,
+    context: ({ identity, authError }) => {
+      if (authError) throw new GraphQLError(authError.message, { extensions: { code: authError.code, http: { status: 401 } } });
+      return { ...services, identity, loaders: loadersFor(services, identity) };
+    },
+  });
+
+  const wsServer = makeServer<{ authorization?: string }, { identity?: Identity }>({
+    schema,
+    execute,
+    subscribe,
+    validate: (s, doc) => validate(s, doc, [...specifiedRules, complexityRule]),
+    // connectionParams.authorization: "Bearer <token>" (a bare token is accepted too).
+    onConnect: async (ctx) => {
+      const raw = String(ctx.connectionParams?.authorization ?? "").replace(/^Bearer\s+/i, "");
+      if (!raw) return false;
+      try {
+        ctx.extra.identity = await o.core.auth.authenticate(raw);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    context: (ctx): GraphQLContext => ({ ...services, identity: ctx.extra.identity ?? null, loaders: loadersFor(services, ctx.extra.identity ?? null) }),
+  });
+
+  type WsData = { onMessage?: (data: string) => Promise<void>; closed?: (code?: number, reason?: string) => Promise<void> };
+
+  /** Hand a WebSocket upgrade of GET /graphql to graphql-ws. */
+  function upgrade(request: Request, server: Server<unknown>): boolean {
+    const protocol = handleProtocols(request.headers.get("sec-websocket-protocol") ?? "");
+    if (!protocol) return false;
+    const data: WsData & Record<string, unknown> = {
+      open(ws: ServerWebSocket<unknown>) {
+        data.closed = wsServer.opened(
+          {
+            protocol,
+            send: (d) => void ws.send(d),
+            close: (code, reason) => ws.close(code, reason),
+            onMessage: (cb) => (data.onMessage = cb),
+          },
+          { identity: undefined },
+        );
+      },
+      message(_ws: ServerWebSocket<unknown>, message: string | Buffer) {
+        data.onMessage?.(String(message)).catch((e) => o.log.warn("graphql-ws message failed", { error: String(e) }));
+      },
+      close(_ws: ServerWebSocket<unknown>, code: number, reason: string) {
+        void data.closed?.(code, reason);
+      },
+    };
+    return server.upgrade(request, { headers: { "Sec-WebSocket-Protocol": protocol }, data });
+  }
+
+  const tooLarge = () => new AppError("PAYLOAD_TOO_LARGE", `GraphQL documents are limited to ${MAX_DOCUMENT_BYTES} bytes`);
+
+  return new Elysia({ name: "graphql", detail: { hide: true } })
+    .get("/graphql", ({ request, server }) => {
+      if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+        if (server && upgrade(request, server)) return undefined;
+        throw new AppError("VALIDATION_ERROR", "WebSocket connections to /graphql must use the graphql-transport-ws subprotocol");
+      }
+      if (request.url.length > MAX_DOCUMENT_BYTES) throw tooLarge();
+      return yoga.fetch(request, o.identityOf(request));
+    })
+    .post(
+      "/graphql",
+      async ({ request }) => {
+        const length = request.headers.get("content-length");
+        if (length !== null && Number(length) > MAX_DOCUMENT_BYTES) throw tooLarge();
+        // A chunked body is read within the bound here, then handed to yoga as a plain request.
+        const bounded = length !== null ? request : new Request(request, { body: await readBounded(request, MAX_DOCUMENT_BYTES) });
+        return yoga.fetch(bounded, o.identityOf(request));
+      },
+      { parse: "none" },
+    );
+}
