@@ -119,7 +119,7 @@ describe("POST /conversations: direct", () => {
     ]);
     expect(fieldsOf(await s.post("/api/v1/conversations", alice.token, { conversation_type: "direct", participant_ids: [bob.user_id], title: "Hi" }))).toEqual(["title"]);
     expect(fieldsOf(await s.post("/api/v1/conversations", alice.token, { conversation_type: "direct", participant_ids: [bob.user_id], description: "d" }))).toEqual([
-      "title",
+      "description",
     ]);
     expect(fieldsOf(await s.post("/api/v1/conversations", alice.token, { conversation_type: "direct", participant_ids: [alice.user_id] }))).toEqual(["participant_ids"]);
     expect(fieldsOf(await s.post("/api/v1/conversations", alice.token, { conversation_type: "direct", participant_ids: [] }))).toEqual(["participant_ids"]);
@@ -366,6 +366,24 @@ describe("POST /conversations/{id}/participants", () => {
     // The new admin can act as one.
     ok(await s.put(`/api/v1/conversations/${c.conversation_id}`, bob.token, { title: "Bob's now" }));
     ok(await s.post(path, bob.token, { action: "add", user_ids: [dave.user_id] }));
+  });
+
+  test("rights are checked in the write itself: an admin who leaves cannot still add, remove or rename in the same batch", async () => {
+    const c = await group(alice, [bob, carol]);
+    const id = c.conversation_id;
+    const svc = s.server.core.conversations;
+    // Called in one tick, so they share one write batch, the leave first.
+    const [left, add, remove, rename] = await Promise.allSettled([
+      svc.removeParticipants(alice.user_id, id, [alice.user_id]),
+      svc.addParticipants(alice.user_id, id, [dave.user_id]),
+      svc.removeParticipants(alice.user_id, id, [carol.user_id]),
+      svc.update(alice.user_id, id, { title: "renamed by a leaver" }),
+    ]);
+    expect(left).toEqual({ status: "fulfilled", value: [alice.user_id] });
+    for (const r of [add, remove, rename]) expect(r).toMatchObject({ status: "rejected", reason: { code: "NOT_FOUND" } });
+    const got = ok(await s.get(`/api/v1/conversations/${id}`, bob.token));
+    expect(got.title).toBe("Team");
+    expect(Object.fromEntries(got.participants.map((p: any) => [p.user_id, p.role]))).toEqual({ [bob.user_id]: "admin", [carol.user_id]: "member" });
   });
 
   test("users who left keep no access to later messages", async () => {
