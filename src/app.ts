@@ -40,6 +40,15 @@ import { JournalStore } from "./journal/store";
 import { Realtime } from "./realtime/realtime";
 import { gateway } from "./realtime/gateway";
 import { graphql } from "./graphql/server";
+import { PushStore, type Platform } from "./push/store";
+import { PushService } from "./push/service";
+import { PushOutbox } from "./push/outbox";
+import { pushRoutes } from "./push/routes";
+import type { PushProvider } from "./push/providers/provider";
+import { WebPushProvider } from "./push/providers/webpush";
+import { ApnsProvider } from "./push/providers/apns";
+import { FcmProvider } from "./push/providers/fcm";
+import { pushCertificates } from "./push/providers/tls";
 import { Journal } from "./journal/journal";
 
 export const DATABASE_FILE = "confab.db";
@@ -58,6 +67,8 @@ export interface Core {
   conversations: ConversationService;
   messages: MessageService;
   journal: Journal;
+  push: PushService;
+  outbox: PushOutbox;
   close(): void;
 }
 
@@ -91,7 +102,28 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   const journal = new Journal(new JournalStore(db), bus, config.eventRetentionSeconds * 1000);
   const conversations = new ConversationService(conversationStore, messageStore, userStore, writer, journal, pictureUrl);
   const messages = new MessageService(messageStore, conversationStore, conversations, writer, journal);
-  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, close: () => db.close() };
+  const providers = pushProviders(config, secrets, log);
+  const pushStore = new PushStore(db);
+  const enabled = new Set([...providers.values()].filter((p) => p.enabled).map((p) => p.platform));
+  const push = new PushService(pushStore, users, conversations, writer, config.push, enabled);
+  // Push jobs commit with the message itself: a crash cannot keep the one without the other.
+  journal.onRecord("message.created", (p) => push.enqueueForMessage(p.message, p.participantIds));
+  const outbox = new PushOutbox(pushStore, writer, providers, log.tag("push"));
+  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, push, outbox, close: () => db.close() };
+}
+
+function pushProviders(config: Config, secrets: Secrets, log: Logger): Map<Platform, PushProvider> {
+  const ca = pushCertificates(config.push.caFile);
+  const p = config.push;
+  const providers = new Map<Platform, PushProvider>([
+    ["web", new WebPushProvider(secrets.vapid, p.vapidSubject, p.allowPrivateEndpoints, ca)],
+    ["ios", new ApnsProvider(p.apns, ca)],
+    ["android", new FcmProvider(p.fcm, ca)],
+  ]);
+  for (const provider of providers.values()) {
+    if (!provider.enabled) log.info("push provider not configured: its devices are kept but not sent to", { platform: provider.platform });
+  }
+  return providers;
 }
 
 function identityProviders(config: Config, log: Logger): Map<string, IdentityProvider> {
@@ -157,6 +189,7 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     .use(userRoutes(core.users, guard))
     .use(conversationRoutes(core.conversations, guard))
     .use(messageRoutes(core.messages, guard))
+    .use(pushRoutes(core.push, core.secrets.vapid.publicKey, guard))
     .use(gateway({ realtime, auth: core.auth, conversations: core.conversations, messages: core.messages, journal: core.journal, log: log.tag("realtime") }))
     .use(
       graphql({
@@ -205,6 +238,9 @@ export async function startServer(config: Config, log = new Logger(config.logLev
     reusePort: false,
   });
   realtime.attach(app.server!);
+  core.push.setConnectionProbe((userId) => realtime.isConnected(userId));
+  const stopWaking = core.bus.subscribe("message.created", () => core.outbox.wake());
+  core.outbox.start();
   const port = app.server!.port!;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   log.info("listening", { host: config.host, port, url, data_dir: config.dataDir, registration: config.registration });
@@ -217,6 +253,8 @@ export async function startServer(config: Config, log = new Logger(config.logLev
       state.shuttingDown = true;
       stopHousekeeping();
       realtime.shutdown();
+      stopWaking();
+      core.outbox.stop();
       await app.stop();
       core.close();
     },

@@ -52,9 +52,27 @@ export interface Config {
     sendBufferBytes: number;
     maxConnections: number;
     maxConnectionsPerUser: number;
+    /** How long a new connection may take to send its auth frame before it is closed with 4001 (ms). */
+    authDeadlineMs: number;
+    /** A typing indicator expires this long after the last typing_start (ms). */
+    typingTtlMs: number;
   };
+  push: PushConfig;
   /** Development mode: verbose errors in logs, GraphiQL. Never on by default. */
   dev: boolean;
+}
+
+export interface PushConfig {
+  /** `mailto:` or `https:` contact sent to Web Push services in the VAPID token. */
+  vapidSubject: string;
+  /** Extra CA certificates (PEM file) trusted for every push connection. */
+  caFile: string | null;
+  /** Let Web Push endpoints be loopback/private addresses (tests, LAN push services). https stays required. */
+  allowPrivateEndpoints: boolean;
+  /** What a notification may show, server-wide; a user may only choose something more private. */
+  preview: "full" | "sender" | "none";
+  apns: { url: string; keyFile: string | null; keyId: string | null; teamId: string | null; topic: string | null };
+  fcm: { url: string; tokenUrl: string | null; serviceAccountFile: string | null };
 }
 
 /** The defaults, each with the reason for its value. */
@@ -83,6 +101,16 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
       // ~10 KB each when idle: 50,000 sockets fit in well under a gigabyte.
       maxConnections: 50_000,
       maxConnectionsPerUser: 20,
+      authDeadlineMs: 10_000, // CONTRACT §8: the first frame must be auth within 10 s
+      typingTtlMs: 10_000, // CONTRACT §8: typing expires after 10 s without typing_start
+    },
+    push: {
+      vapidSubject: "mailto:admin@localhost",
+      caFile: null,
+      allowPrivateEndpoints: false,
+      preview: "full",
+      apns: { url: "https://api.push.apple.com", keyFile: null, keyId: null, teamId: null, topic: null },
+      fcm: { url: "https://fcm.googleapis.com", tokenUrl: null, serviceAccountFile: null },
     },
     dev: false,
     ...overrides,
@@ -148,7 +176,11 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
       sendBufferBytes: int("ws-send-buffer-bytes", env.CONFAB_WS_SEND_BUFFER_BYTES ?? fileWs.send_buffer_bytes, base.ws.sendBufferBytes, 65_536),
       maxConnections: int("ws-max-connections", env.CONFAB_WS_MAX_CONNECTIONS ?? fileWs.max_connections, base.ws.maxConnections, 1),
       maxConnectionsPerUser: int("ws-max-connections-per-user", env.CONFAB_WS_MAX_CONNECTIONS_PER_USER ?? fileWs.max_connections_per_user, base.ws.maxConnectionsPerUser, 1),
+      // The contract fixes both at 10 s; only the config file may change them (tests shorten them).
+      authDeadlineMs: int("ws-auth-deadline-ms", fileWs.auth_deadline_ms, base.ws.authDeadlineMs, 100),
+      typingTtlMs: int("ws-typing-ttl-ms", fileWs.typing_ttl_ms, base.ws.typingTtlMs, 100),
     },
+    push: loadPush(env, (file.push ?? {}) as Record<string, any>, base.push),
     dev: flags.dev ?? bool(env.CONFAB_DEV) ?? false,
   };
 }
@@ -181,6 +213,30 @@ function parseOidc(raw: unknown): Record<string, OidcProviderConfig> {
     out[name] = { issuer: p.issuer.replace(/\/+$/, ""), clientId: p.client_id };
   }
   return out;
+}
+
+function loadPush(env: Env, f: Record<string, any>, base: PushConfig): PushConfig {
+  const apns = (f.apns ?? {}) as Record<string, unknown>;
+  const fcm = (f.fcm ?? {}) as Record<string, unknown>;
+  const url = (v: unknown, fallback: string) => (str(v) ?? fallback).replace(/\/+$/, "");
+  return {
+    vapidSubject: str(env.CONFAB_VAPID_SUBJECT ?? f.vapid_subject) ?? base.vapidSubject,
+    caFile: str(env.CONFAB_PUSH_CA_FILE ?? f.ca_file) ?? null,
+    allowPrivateEndpoints: bool(env.CONFAB_PUSH_ALLOW_PRIVATE_ENDPOINTS) ?? f.allow_private_endpoints === true,
+    preview: oneOf("push-preview", env.CONFAB_PUSH_PREVIEW ?? f.preview, ["full", "sender", "none"] as const, base.preview),
+    apns: {
+      url: url(env.CONFAB_APNS_URL ?? apns.url, base.apns.url),
+      keyFile: str(env.CONFAB_APNS_KEY_FILE ?? apns.key_file) ?? null,
+      keyId: str(env.CONFAB_APNS_KEY_ID ?? apns.key_id) ?? null,
+      teamId: str(env.CONFAB_APNS_TEAM_ID ?? apns.team_id) ?? null,
+      topic: str(env.CONFAB_APNS_TOPIC ?? apns.topic) ?? null,
+    },
+    fcm: {
+      url: url(env.CONFAB_FCM_URL ?? fcm.url, base.fcm.url),
+      tokenUrl: str(env.CONFAB_FCM_TOKEN_URL ?? fcm.token_url) ?? null,
+      serviceAccountFile: str(env.CONFAB_FCM_SERVICE_ACCOUNT_FILE ?? fcm.service_account_file) ?? null,
+    },
+  };
 }
 
 function str(v: unknown): string | undefined {

@@ -43,7 +43,12 @@ export type ReplayResult = { kind: "events"; events: JournalEvent[]; lastEventId
 /** Replay larger than this is not worth streaming: the client reloads over REST instead. */
 export const MAX_REPLAY_EVENTS = 10_000;
 
+/** Work that must commit or roll back with the event itself (the push outbox's jobs). */
+export type InTransactionHandler<K extends EventName> = (payload: DomainEvents[K]) => void;
+
 export class Journal {
+  private readonly inTransaction = new Map<EventName, InTransactionHandler<any>[]>();
+
   constructor(
     private readonly store: JournalStore,
     private readonly bus: EventBus,
@@ -57,7 +62,16 @@ export class Journal {
     const { participantIds: _audience, ...stored } = payload as DomainEvents[K] & { participantIds?: number[] };
     const id = this.store.insertEvent(name, scope.conversationId ?? null, JSON.stringify(stored), Date.now());
     for (const u of scope.userIds ?? []) this.store.insertRecipient(u, id);
+    for (const handler of this.inTransaction.get(name) ?? []) handler(payload);
     after(() => this.bus.publish(name, payload, { eventId: id }));
+  }
+
+  /**
+   * Run `handler` inside the transaction that records each `name` event: what it writes is
+   * committed with the change, or not at all. It must be synchronous and quick.
+   */
+  onRecord<K extends EventName>(name: K, handler: InTransactionHandler<K>) {
+    this.inTransaction.set(name, [...(this.inTransaction.get(name) ?? []), handler]);
   }
 
   /** The highest event id recorded so far. */

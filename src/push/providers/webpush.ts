@@ -1,0 +1,72 @@
+/**
+ * Web Push (RFC 8030) with VAPID (RFC 8292) and aes128gcm (RFC 8291). The `web-push` library
+ * builds the encrypted request; we send it ourselves so the SSRF guard and the push CA apply.
+ */
+import webpush from "web-push";
+import type { VapidKeys } from "../../lib/secrets";
+import { checkPushEndpoint } from "./ssrf";
+import { classify, type PushMessage, type PushProvider, type SendResult } from "./provider";
+
+export interface WebSubscription {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
+
+/** The browser's PushSubscription, as an object or as its JSON string (CONTRACT §11). */
+export function parseSubscription(token: unknown): WebSubscription | null {
+  let s: any = token;
+  if (typeof token === "string") {
+    try {
+      s = JSON.parse(token);
+    } catch {
+      return null;
+    }
+  }
+  if (typeof s?.endpoint !== "string" || typeof s?.keys?.p256dh !== "string" || typeof s?.keys?.auth !== "string") return null;
+  if (s.endpoint.length > 2048 || s.keys.p256dh.length > 256 || s.keys.auth.length > 64) return null;
+  return { endpoint: s.endpoint, keys: { p256dh: s.keys.p256dh, auth: s.keys.auth } };
+}
+
+export class WebPushProvider implements PushProvider {
+  readonly platform = "web" as const;
+  readonly enabled = true; // VAPID keys always exist: they are made at first start
+
+  constructor(
+    private readonly vapid: VapidKeys,
+    private readonly subject: string,
+    private readonly allowPrivate: boolean,
+    private readonly ca: string[] | undefined,
+  ) {}
+
+  async send(token: string, m: PushMessage): Promise<SendResult> {
+    const sub = parseSubscription(token);
+    if (!sub) return { kind: "dead", status: 0, reason: "not a push subscription" };
+    try {
+      await checkPushEndpoint(sub.endpoint, this.allowPrivate);
+    } catch (e) {
+      return { kind: "dead", status: 0, reason: (e as Error).message };
+    }
+    const req = webpush.generateRequestDetails(sub, JSON.stringify(m.payload), {
+      vapidDetails: { subject: this.subject, publicKey: this.vapid.publicKey, privateKey: this.vapid.privateKey },
+      TTL: m.ttlSeconds,
+      // Topic: a newer push replaces an undelivered one for the same conversation (RFC 8030 §5.4).
+      topic: m.collapseKey,
+      urgency: "high",
+      contentEncoding: "aes128gcm",
+    });
+    const res = await fetch(req.endpoint, {
+      method: req.method,
+      headers: req.headers as Record<string, string>,
+      body: req.body ? new Uint8Array(req.body) : undefined,
+      signal: AbortSignal.timeout(15_000),
+      redirect: "manual",
+      ...(this.ca ? { tls: { ca: this.ca } } : {}),
+    });
+    const text = await res.text().catch(() => "");
+    // 404/410: the subscription expired or was revoked (RFC 8030 §7.3).
+    if (res.status === 404 || res.status === 410) return { kind: "dead", status: res.status, reason: text.slice(0, 200) || "gone" };
+    return classify(res.status, text.slice(0, 200), res.headers.get("retry-after"));
+  }
+
+  close() {}
+}
