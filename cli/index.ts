@@ -11,6 +11,7 @@ import { CliError, EXIT_FAILURE, EXIT_USAGE, processIo as io } from "./output";
 import { registerServe } from "./commands/serve";
 import { registerMigrate } from "./commands/migrate";
 import { registerUser } from "./commands/user";
+import { registerDevice } from "./commands/device";
 import pkg from "../package.json" with { type: "json" };
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerMigrate(program);
   registerUser(program);
+  registerDevice(program);
   // Every subcommand reports usage errors through exitOverride, like the program itself.
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;

@@ -11,7 +11,7 @@
 import type { BatchedWriter } from "../db/batched-writer";
 import type { Logger } from "../lib/log";
 import type { JobRow, Platform, PushStore } from "./store";
-import type { PushProvider, SendResult } from "./providers/provider";
+import type { NotificationPayload, PushProvider, SendResult } from "./providers/provider";
 
 export const MAX_ATTEMPTS = 8;
 const LEASE_MS = 60_000;
@@ -68,6 +68,27 @@ export class PushOutbox {
 
   depth() {
     return this.store.depth();
+  }
+
+  /**
+   * Send `payload` to each device right now, outside the queue, and return each provider's
+   * answer (`confab push test`). Dead tokens are removed as in normal delivery.
+   */
+  async sendNow(devices: { user_id: number; device_id: string; platform: Platform; token: string }[], payload: NotificationPayload) {
+    return Promise.all(
+      devices.map(async (d) => {
+        const provider = this.providers.get(d.platform);
+        let result: SendResult;
+        try {
+          if (!provider?.enabled) throw new Error(`no ${d.platform} provider configured`);
+          result = await provider.send(d.token, { payload, collapseKey: "test", ttlSeconds: 60 });
+        } catch (e) {
+          result = { kind: "failed", status: 0, reason: (e as Error).message };
+        }
+        if (result.kind === "dead") await this.writer.run(() => this.store.deleteDevice(d.user_id, d.device_id));
+        return { device_id: d.device_id, platform: d.platform, result };
+      }),
+    );
   }
 
   private schedule(delayMs: number) {

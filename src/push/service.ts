@@ -65,6 +65,11 @@ export class PushService {
     return { success: true, device_id: d.device_id, registered_at: iso(now) };
   }
 
+  /** Devices with their tokens, for the operator's test push. */
+  devicesWithTokens(userId: number): DeviceRow[] {
+    return this.store.selectDevicesOf(userId);
+  }
+
   listDevices(userId: number): DeviceView[] {
     return this.store.selectDevicesOf(userId).map(toDeviceView);
   }
