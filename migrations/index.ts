@@ -7,11 +7,13 @@ import type { Migration } from "../src/db/migrate";
 import init from "./0001_init.sql" with { type: "text" };
 import messages from "./0002_messages.sql" with { type: "text" };
 import events from "./0003_events.sql" with { type: "text" };
+import media from "./0004_media.sql" with { type: "text" };
 import push from "./0005_push.sql" with { type: "text" };
 
 export const migrations: readonly Migration[] = [
   { name: "0001_init", sql: init },
   { name: "0002_messages", sql: messages },
   { name: "0003_events", sql: events },
+  { name: "0004_media", sql: media },
   { name: "0005_push", sql: push },
 ];
