@@ -16,7 +16,11 @@ let trio: number;
 
 beforeAll(async () => {
   s = await startTestServer({ registration: "open" });
-  [alice, bob, carol, outsider] = await Promise.all([s.register(), s.register(), s.register(), s.register()]);
+  // One after another, so user ids ascend in this order (reactions list users by time, then id).
+  alice = await s.register();
+  bob = await s.register();
+  carol = await s.register();
+  outsider = await s.register();
   trio = (await group(alice, [bob, carol])).conversation_id;
 });
 afterAll(async () => {
