@@ -120,15 +120,32 @@ export class AuthService {
   }
 
   listSessions(identity: Identity): SessionView[] {
-    return this.store.selectActiveSessionsOfUser(identity.userId, Date.now()).map((s) => ({
+    return this.sessionsOf(identity.userId, identity.sessionId);
+  }
+
+  /** A user's live sessions; `currentId` marks the caller's own (none for an operator). */
+  sessionsOf(userId: number, currentId: string | null = null): SessionView[] {
+    return this.store.selectActiveSessionsOfUser(userId, Date.now()).map((s) => ({
       session_id: s.id,
       device_id: s.device_id,
       device_type: s.device_type,
       platform: s.platform,
       created_at: iso(s.created_at),
       last_used_at: iso(s.last_used_at),
-      current: s.id === identity.sessionId,
+      current: s.id === currentId,
     }));
+  }
+
+  /** An operator ends any session. 404 when there is no live one by that id. */
+  revokeAnySession(sessionId: string) {
+    const s = this.store.selectSession(sessionId);
+    if (!s || s.revoked_at !== null) throw notFound("Session");
+    this.revoke(sessionId, Date.now());
+  }
+
+  /** End every session of a user (a password reset): their tokens stop working at once. */
+  revokeAllSessions(userId: number) {
+    for (const sessionId of this.store.revokeSessionsOfUser(userId, Date.now())) this.bus.publish("session.revoked", { userId, sessionId });
   }
 
   /** Revoke one of the caller's sessions (an admin may name anyone's). 404 if not theirs. */
@@ -143,7 +160,7 @@ export class AuthService {
    * session that is still live, of a user who is still enabled. One indexed lookup.
    */
   async authenticate(token: string): Promise<Identity> {
-    const claims = await this.signer.verifyAccess(token);
+    const claims = this.signer.verifyAccess(token);
     const live = this.store.selectLiveSession(claims.sessionId);
     if (!live || live.revoked_at !== null || live.disabled || live.user_id !== claims.userId)
       throw new AppError("INVALID_TOKEN", "The session of this token has ended");

@@ -54,13 +54,12 @@ export function authGuard(o: GuardOptions) {
   return new Elysia({ name: "auth-guard" })
     // onRequest, not onTransform: it runs before routing and body parsing, so requests to unknown
     // routes and with unparsable bodies are counted and carry X-RateLimit-* too (CONTRACT §4).
-    // Synchronous (authenticate is): an async hook makes Elysia compose the whole handler async.
-    .onRequest(({ request, set }) => {
+    .onRequest(async ({ request, set }) => {
       const m = meta(request);
       const token = bearer(request);
       if (token !== null) {
         try {
-          m.identity = token ? o.auth.authenticate(token) : null;
+          m.identity = token ? await o.auth.authenticate(token) : null;
           if (!token) m.authError = new AppError("INVALID_TOKEN", "The Authorization header must be `Bearer <token>`");
         } catch (e) {
           m.authError = e instanceof AppError ? e : new AppError("INVALID_TOKEN", "The access token is not valid");

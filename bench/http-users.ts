@@ -1,0 +1,332 @@
+/**
+ * HTTP benchmark of the authenticated hot path: `GET /api/v1/users/{id}` with a valid bearer
+ * token (JWT check, session lookup, rate limit, metrics, access log, one user row).
+ *
+ *   npm run bench:http                      # warn and info logging, 10 s each after a 2 s warm-up
+ *   bun bench/http-users.ts --levels warn --duration 5 --connections 64
+ *   bun bench/http-users.ts --source        # run `bun cli/index.ts` instead of dist/confab
+ *   bun bench/http-users.ts --levels warn --cpu-prof /tmp/prof   # from source, profile as markdown
+ *
+ * The server is the shipped executable (dist/confab, rebuilt when a source file is newer),
+ * started on 127.0.0.1 port 0 with a temp data dir. Server and load generator are pinned to one
+ * core each (`taskset -c 0` / `-c 1`) so figures are comparable across runs and machines. The
+ * load comes from wrk (installed with apt-get when missing and running as root) or, failing
+ * that, autocannon. Server stdout (the access log at info level) goes to a file in the temp dir,
+ * as it would to journald or a log file: a terminal would measure the terminal.
+ *
+ * Prints requests/s, p50/p99 latency, errors and non-2xx responses, and the server's RSS.
+ * Figures, not pass/fail: the target on a 2-core machine is ≥ 20,000 req/s with p99 < 10 ms.
+ */
+import { spawn, spawnSync, type Subprocess } from "bun";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+const ROOT = resolve(import.meta.dir, "..");
+const DIST_BINARY = join(ROOT, "dist", "confab");
+const BUN = process.execPath;
+
+const { values: opt } = parseArgs({
+  options: {
+    duration: { type: "string", default: "10" },
+    warmup: { type: "string", default: "2" },
+    connections: { type: "string", default: "50" },
+    users: { type: "string", default: "4" },
+    levels: { type: "string", default: "warn,info" },
+    tool: { type: "string" }, // wrk | autocannon (default: wrk when available)
+    source: { type: "boolean", default: false },
+    "cpu-prof": { type: "string" }, // a directory: run from source with Bun's CPU profiler (markdown)
+    "no-build": { type: "boolean", default: false },
+    binary: { type: "string" }, // another build of confab to measure (no rebuild)
+    runs: { type: "string", default: "1" }, // measured runs per log level; the median is reported
+    "server-cpu": { type: "string", default: "0" },
+    "load-cpu": { type: "string", default: "1" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+
+if (opt.help) {
+  console.log(readFileSync(import.meta.path, "utf8").split("*/")[0]);
+  process.exit(0);
+}
+
+const BINARY = opt.binary ? resolve(opt.binary) : DIST_BINARY;
+const runs = Math.max(1, Number(opt.runs));
+const duration = Number(opt.duration);
+const warmup = Number(opt.warmup);
+const connections = Number(opt.connections);
+const userCount = Math.max(1, Number(opt.users));
+if (opt["cpu-prof"]) opt.source = true;
+const levels = opt.levels!.split(",").map((s) => s.trim()).filter(Boolean);
+
+interface Result {
+  level: string;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  errors: number;
+  non2xx: number;
+  rssMb: number;
+  peakRssMb: number;
+  logBytes: number;
+  /** Server CPU time (user + system) per request: steadier than req/s when the machine is shared. */
+  cpuUsPerReq: number;
+}
+
+// ---------------------------------------------------------------- tools
+
+const hasTaskset = spawnSync(["sh", "-c", "command -v taskset"]).exitCode === 0;
+const pin = (cpu: string, cmd: string[]) => (hasTaskset ? ["taskset", "-c", cpu, ...cmd] : cmd);
+
+function which(cmd: string): boolean {
+  return spawnSync(["sh", "-c", `command -v ${cmd}`]).exitCode === 0;
+}
+
+function ensureWrk(): boolean {
+  if (which("wrk")) return true;
+  if (process.getuid?.() !== 0 || !which("apt-get")) return false;
+  console.error("wrk is missing: installing it with apt-get (running as root)…");
+  const quiet = { stdout: "ignore", stderr: "inherit" } as const;
+  spawnSync(["apt-get", "update", "-qq"], quiet);
+  spawnSync(["apt-get", "install", "-y", "-qq", "wrk"], { ...quiet, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  return which("wrk");
+}
+
+/** Rebuild dist/confab when it is missing or older than any source file. */
+function ensureBinary() {
+  const newest = (dir: string): number => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  const sources = Math.max(...["src", "cli", "migrations", "package.json"].map((p) => join(ROOT, p)).filter(existsSync).map((p) => (statSync(p).isDirectory() ? newest(p) : statSync(p).mtimeMs)));
+  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return;
+  if (opt["no-build"]) {
+    if (!existsSync(BINARY)) throw new Error("dist/confab is missing and --no-build was given");
+    console.error("note: dist/confab is older than the sources (--no-build given, using it anyway)");
+    return;
+  }
+  console.error("building dist/confab (npm run build)…");
+  const r = spawnSync([BUN, "run", "build"], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
+  if (r.exitCode !== 0) throw new Error("build failed");
+}
+
+// ---------------------------------------------------------------- server
+
+interface Server {
+  proc: Subprocess;
+  url: string;
+  dataDir: string;
+  logFile: string;
+}
+
+async function startServer(level: string): Promise<Server> {
+  const dataDir = mkdtempSync(join(tmpdir(), "confab-bench-"));
+  const logFile = join(dataDir, "stdout.log");
+  const prof = opt["cpu-prof"] ? ["--cpu-prof-md", `--cpu-prof-dir=${resolve(opt["cpu-prof"])}`, `--cpu-prof-name=confab-${level}-${Date.now()}.md`] : [];
+  const cmd = opt.source ? [BUN, ...prof, join(ROOT, "cli/index.ts"), "serve"] : [BINARY, "serve"];
+  const proc = spawn(pin(opt["server-cpu"]!, [...cmd, "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--registration", "open", "--log-level", level]), {
+    cwd: dataDir,
+    env: { ...process.env, CONFAB_RATE_LIMIT: "100000000", CONFAB_AUTH_RATE_LIMIT: "100000" },
+    stdout: Bun.file(logFile),
+    stderr: "pipe",
+  });
+  // `confab serve` names its URL on stderr once it listens.
+  const reader = proc.stderr.getReader();
+  let seen = "";
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const m = /listening on (http:\/\/\S+)/.exec(seen);
+    if (m) {
+      drain(reader);
+      return { proc, url: m[1]!, dataDir, logFile };
+    }
+    const chunk = await Promise.race([reader.read(), Bun.sleep(15_000).then(() => null)]);
+    if (!chunk || chunk.done) break;
+    seen += new TextDecoder().decode(chunk.value);
+  }
+  proc.kill();
+  throw new Error(`the server did not start:\n${seen}`);
+}
+
+/** Keep reading stderr so a chatty server never blocks on a full pipe; echo what it says. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>) {
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    process.stderr.write(value);
+  }
+}
+
+async function stopServer(s: Server) {
+  s.proc.kill("SIGTERM");
+  const exited = await Promise.race([s.proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
+  if (!exited) s.proc.kill("SIGKILL");
+  rmSync(s.dataDir, { recursive: true, force: true });
+}
+
+/** CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
+
+function rss(pid: number): { rssMb: number; peakRssMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024 };
+}
+
+interface Caller {
+  token: string;
+  path: string;
+}
+
+/** Register users; each caller reads another's profile (and the last one its own). */
+async function setUp(url: string): Promise<Caller[]> {
+  const users: { id: number; token: string }[] = [];
+  const tag = Date.now().toString(36);
+  for (let i = 0; i < userCount; i++) {
+    const r = await fetch(`${url}/api/v1/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: `b${i}-${tag}@bench.example`, username: `bench_${i}_${tag}`, password: "bench-password", first_name: "Bench", last_name: `User ${i}` }),
+    });
+    if (r.status !== 201) throw new Error(`register: ${r.status} ${await r.text()}`);
+    const b = (await r.json()) as { access_token: string; user: { user_id: number } };
+    users.push({ id: b.user.user_id, token: b.access_token });
+  }
+  const callers = users.map((u, i) => ({ token: u.token, path: `/api/v1/users/${users[(i + 1) % users.length]!.id}` }));
+  // One request by hand: the load must measure successes, not a fast error path.
+  const check = await fetch(url + callers[0]!.path, { headers: { authorization: `Bearer ${callers[0]!.token}` } });
+  const body = (await check.json()) as { user_id?: number };
+  if (check.status !== 200 || typeof body.user_id !== "number") throw new Error(`sanity check: ${check.status} ${JSON.stringify(body)}`);
+  return callers;
+}
+
+// ---------------------------------------------------------------- load generators
+
+/** wrk: requests rotate over the callers; done() prints the figures as one JSON line. */
+function wrkScript(callers: Caller[]): string {
+  const list = callers.map((c) => `{ ${JSON.stringify(c.path)}, ${JSON.stringify("Bearer " + c.token)} }`).join(",\n  ");
+  return `local callers = {
+  ${list}
+}
+local reqs, i = {}, 0
+function init(args)
+  for k, c in ipairs(callers) do
+    reqs[k] = wrk.format("GET", c[1], { ["Host"] = wrk.host .. ":" .. wrk.port, ["Authorization"] = c[2] })
+  end
+end
+function request()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"socket_errors":%d,"non2xx":%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+`;
+}
+
+async function runWrk(url: string, callers: Caller[], seconds: number, dir: string) {
+  const script = join(dir, "bench.lua");
+  writeFileSync(script, wrkScript(callers));
+  const proc = spawn(pin(opt["load-cpu"]!, ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", "-s", script, url]), { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const line = /^BENCH (.*)$/m.exec(out);
+  if (!line) throw new Error(`wrk failed:\n${out}\n${err}`);
+  const r = JSON.parse(line[1]!);
+  return { requests: r.requests, rps: r.requests / (r.duration_us / 1e6), p50Ms: r.p50_us / 1000, p99Ms: r.p99_us / 1000, errors: r.socket_errors, non2xx: r.non2xx };
+}
+
+/** autocannon (an npm dependency) when wrk is not there; one token, its own process, own core. */
+async function runAutocannon(url: string, callers: Caller[], seconds: number) {
+  const runtime = which("node") ? "node" : BUN;
+  const c = callers[0]!;
+  const proc = spawn(
+    pin(opt["load-cpu"]!, [runtime, join(ROOT, "node_modules/autocannon/autocannon.js"), "--json", "-c", String(connections), "-d", String(seconds), "-H", `authorization=Bearer ${c.token}`, url + c.path]),
+    { stdout: "pipe", stderr: "ignore" },
+  );
+  const [out] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  const r = JSON.parse(out);
+  return { requests: r.requests.total, rps: r.requests.total / r.duration, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+}
+
+// ---------------------------------------------------------------- main
+
+async function benchLevel(level: string, tool: "wrk" | "autocannon"): Promise<Result[]> {
+  const server = await startServer(level);
+  try {
+    const callers = await setUp(server.url);
+    const run = (s: number) => (tool === "wrk" ? runWrk(server.url, callers, s, server.dataDir) : runAutocannon(server.url, callers, s));
+    if (warmup > 0) await run(warmup);
+    const out: Result[] = [];
+    for (let i = 0; i < runs; i++) {
+      const logBefore = statSync(server.logFile).size;
+      const cpuBefore = cpuSeconds(server.proc.pid);
+      const r = await run(duration);
+      const cpuUsPerReq = ((cpuSeconds(server.proc.pid) - cpuBefore) * 1e6) / r.requests;
+      const logBytes = statSync(server.logFile).size - logBefore;
+      out.push({ level, ...r, ...rss(server.proc.pid), logBytes, cpuUsPerReq });
+    }
+    return out;
+  } finally {
+    await stopServer(server);
+  }
+}
+
+const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
+/** The run with the median req/s (of an even count, the lower middle one). */
+function median(rs: Result[]): Result {
+  return [...rs].sort((a, b) => a.rps - b.rps)[Math.floor((rs.length - 1) / 2)]!;
+}
+
+async function main() {
+  const tool = opt.tool === "autocannon" ? "autocannon" : ensureWrk() ? "wrk" : "autocannon";
+  if (!opt.source && !opt.binary) ensureBinary();
+  if (!hasTaskset) console.error("note: taskset not found; server and load generator are not pinned");
+  const loadBefore = loadAverage();
+  const all: Result[][] = [];
+  for (const level of levels) all.push(await benchLevel(level, tool));
+  const results = all.map(median);
+  const serverName = opt.source ? "bun cli/index.ts" : opt.binary ? BINARY : "dist/confab";
+
+  if (opt.json) {
+    console.log(JSON.stringify({ tool, connections, duration, warmup, runs, server: serverName, results, runs_by_level: all }, null, 2));
+    return;
+  }
+  console.log(
+    `GET /api/v1/users/{id} with a bearer token — ${serverName}, ${tool}, ${connections} connections, ` +
+      `${duration} s after ${warmup} s warm-up${runs > 1 ? `, median of ${runs} runs` : ""}, ${userCount} users` +
+      (hasTaskset ? `, server on cpu ${opt["server-cpu"]}, load on cpu ${opt["load-cpu"]}` : ", unpinned"),
+  );
+  const rows = [["log level", "req/s", "p50 ms", "p99 ms", "errors", "non-2xx", "RSS MB", "peak RSS MB", "log MB/s", "server CPU µs/req"]];
+  const row = (label: string, r: Result) =>
+    rows.push([label, fmt(r.rps), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(r.errors), fmt(r.non2xx), fmt(r.rssMb, 1), fmt(r.peakRssMb, 1), fmt(r.logBytes / 1048576 / duration, 2), fmt(r.cpuUsPerReq, 1)]);
+  for (const rs of all) {
+    if (runs > 1) rs.forEach((r, i) => row(`${r.level} #${i + 1}`, r));
+    row(runs > 1 ? `${rs[0]!.level} median` : rs[0]!.level, median(rs));
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
+  const warn = results.find((r) => r.level === "warn");
+  const info = results.find((r) => r.level === "info");
+  if (warn && info) console.log(`access log at info level: ${fmt((1 - info.rps / warn.rps) * 100, 1)}% fewer req/s than warn`);
+  // Other work on the machine shows up as lower req/s and higher µs/req: say how busy it was.
+  console.log(`load average before: ${loadBefore}, after: ${loadAverage()} (${navigator.hardwareConcurrency} cores)`);
+}
+
+await main();
