@@ -49,6 +49,9 @@ import { WebPushProvider } from "./push/providers/webpush";
 import { ApnsProvider } from "./push/providers/apns";
 import { FcmProvider } from "./push/providers/fcm";
 import { pushCertificates } from "./push/providers/tls";
+import { AdminStore } from "./admin/store";
+import { AdminService } from "./admin/service";
+import { adminRoutes } from "./admin/routes";
 import { Journal } from "./journal/journal";
 
 export const DATABASE_FILE = "confab.db";
@@ -69,6 +72,7 @@ export interface Core {
   journal: Journal;
   push: PushService;
   outbox: PushOutbox;
+  admin: AdminService;
   close(): void;
 }
 
@@ -109,7 +113,8 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   // Push jobs commit with the message itself: a crash cannot keep the one without the other.
   journal.onRecord("message.created", (p) => push.enqueueForMessage(p.message, p.participantIds));
   const outbox = new PushOutbox(pushStore, writer, providers, log.tag("push"));
-  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, push, outbox, close: () => db.close() };
+  const admin = new AdminService(new AdminStore(db), { users, auth, push, messages, writer, outbox, dataDir: config.dataDir });
+  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, push, outbox, admin, close: () => db.close() };
 }
 
 function pushProviders(config: Config, secrets: Secrets, log: Logger): Map<Platform, PushProvider> {
@@ -190,6 +195,7 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     .use(conversationRoutes(core.conversations, guard))
     .use(messageRoutes(core.messages, guard))
     .use(pushRoutes(core.push, core.secrets.vapid.publicKey, guard))
+    .use(adminRoutes(core.admin, guard))
     .use(gateway({ realtime, auth: core.auth, conversations: core.conversations, messages: core.messages, journal: core.journal, log: log.tag("realtime") }))
     .use(
       graphql({
@@ -239,6 +245,7 @@ export async function startServer(config: Config, log = new Logger(config.logLev
   });
   realtime.attach(app.server!);
   core.push.setConnectionProbe((userId) => realtime.isConnected(userId));
+  core.admin.setLive({ connections: () => ({ connections: realtime.registry.size, users: realtime.registry.users }) });
   const stopWaking = core.bus.subscribe("message.created", () => core.outbox.wake());
   core.outbox.start();
   const port = app.server!.port!;

@@ -186,6 +186,11 @@ export class MessageService {
     });
   }
 
+  /** Erase every message of a sender, inside the caller's write (account deletion). */
+  eraseAllBy(senderId: number): number {
+    return this.store.tombstoneAllBy(senderId, Date.now());
+  }
+
   /** Ranked full-text search over conversations the caller is in. */
   search(userId: number, text: string, conversationId: number | null, limit: number): MessageView[] {
     const q = ftsQuery(text);

@@ -52,6 +52,7 @@ export class MessageStore {
   private readonly afterQ;
   private readonly updateContentQ;
   private readonly tombstoneQ;
+  private readonly tombstoneAllByQ;
   private readonly deleteEditsQ;
   private readonly deleteReactionsQ;
   private readonly insertEditQ;
@@ -86,6 +87,7 @@ export class MessageStore {
     this.tombstoneQ = db.query("UPDATE messages SET content = NULL, deleted_at = ?1, updated_at = ?1 WHERE seq = ?2");
     this.deleteEditsQ = db.query("DELETE FROM message_edits WHERE message_seq = ?");
     this.deleteReactionsQ = db.query("DELETE FROM reactions WHERE message_seq = ?");
+    this.tombstoneAllByQ = db.query("UPDATE messages SET content = NULL, deleted_at = ?1, updated_at = ?1 WHERE sender_id = ?2 AND deleted_at IS NULL");
     this.insertEditQ = db.query("INSERT INTO message_edits (message_seq, edited_at, previous_content, edit_reason) VALUES (?, ?, ?, ?)");
     this.editsQ = db.query<EditRow, [number]>("SELECT * FROM message_edits WHERE message_seq = ? ORDER BY edited_at, rowid");
     this.insertReactionQ = db.query(
@@ -157,6 +159,11 @@ export class MessageStore {
     this.tombstoneQ.run(now, seq);
     this.deleteEditsQ.run(seq);
     this.deleteReactionsQ.run(seq);
+  }
+
+  /** Erase every message of a sender (account deletion with erasure). Returns how many. */
+  tombstoneAllBy(senderId: number, now: number): number {
+    return this.tombstoneAllByQ.run(now, senderId).changes;
   }
 
   insertEdit(seq: number, at: number, previous: string | null, reason: string | null) {

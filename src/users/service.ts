@@ -1,6 +1,7 @@
 /** The rules about accounts and profiles (CONTRACT §5, §6). Transport-agnostic; throws AppError. */
 import { AppError, forbidden, notFound, validationError, type FieldError } from "../lib/errors";
 import { writeTransaction, type Db } from "../db/open";
+import type { AfterCommit } from "../db/batched-writer";
 import type { EventBus } from "../events";
 import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../auth/passwords";
 import type { AuthStore } from "../auth/store";
@@ -141,6 +142,17 @@ export class UserService {
     });
     if (disabled) this.bus.publish("user.disabled", { userId: id });
     for (const sessionId of revoked) this.bus.publish("session.revoked", { userId: id, sessionId });
+  }
+
+  /**
+   * Delete an account. Its sessions, devices and memberships go with it; its messages stay in
+   * their conversations as from a deleted account (sender null) so history and replies stay
+   * readable. Runs inside the caller's write; its connections are closed after the commit.
+   */
+  deleteUser(id: number, after: AfterCommit) {
+    this.requireUser(id);
+    this.users.deleteUser(id);
+    after(() => this.bus.publish("user.disabled", { userId: id }));
   }
 
   setRole(id: number, role: Role) {

@@ -35,6 +35,7 @@ export class UserStore {
   private readonly setDisabledFlag;
   private readonly setRoleValue;
   private readonly touch;
+  private readonly deleteQ;
   private readonly page;
   private readonly count;
   private readonly search;
@@ -62,6 +63,7 @@ export class UserStore {
     this.setPasswordHash = db.query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?");
     this.setDisabledFlag = db.query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?");
     this.setRoleValue = db.query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?");
+    this.deleteQ = db.query("DELETE FROM users WHERE id = ?");
     this.touch = db.query("UPDATE users SET last_active_at = ? WHERE id = ?");
     this.page = db.query<UserRow, [number, number]>("SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?");
     this.count = db.query<{ n: number }, []>("SELECT count(*) AS n FROM users");
@@ -122,6 +124,11 @@ export class UserStore {
 
   updateRole(id: number, role: Role, now = Date.now()) {
     this.setRoleValue.run(role, now, id);
+  }
+
+  /** Sessions, devices, memberships and reactions go with the row (ON DELETE CASCADE). */
+  deleteUser(id: number): boolean {
+    return this.deleteQ.run(id).changes > 0;
   }
 
   updateLastActive(id: number, at: number) {
