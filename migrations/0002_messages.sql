@@ -31,6 +31,9 @@ CREATE INDEX messages_conversation ON messages (conversation_id, seq, sender_id,
 -- Idempotent sends: a sender's client_message_id names one message per conversation.
 CREATE UNIQUE INDEX messages_client_id ON messages (conversation_id, sender_id, client_message_id)
   WHERE client_message_id IS NOT NULL;
+-- A sender's messages: erasing an account's messages, and the ON DELETE SET NULL above when an
+-- account is deleted. Without it both read every message, holding the write lock meanwhile.
+CREATE INDEX messages_sender ON messages (sender_id);
 
 CREATE TABLE message_edits (
   message_seq      INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,
@@ -47,6 +50,8 @@ CREATE TABLE reactions (
   created_at  INTEGER NOT NULL,
   PRIMARY KEY (message_seq, emoji, user_id)
 ) STRICT, WITHOUT ROWID;
+-- For the ON DELETE CASCADE when an account is deleted (else a scan of every reaction).
+CREATE INDEX reactions_user ON reactions (user_id);
 
 -- Full-text index over message text, kept in sync by triggers (external content: the text is
 -- stored once, in messages). Deleting a message removes it from the index.

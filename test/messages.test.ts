@@ -241,6 +241,27 @@ describe("delete", () => {
     expect((await seen(carol, trio, m.message_id)).content).toBe("keep me");
   });
 
+  test("erasing an account's messages leaves tombstones with no edits, reactions or search hits", async () => {
+    const eraser = await s.register();
+    const c = (await group(alice, [eraser, bob])).conversation_id;
+    const m1 = await send(eraser, c, "erase the wombat");
+    const m2 = await send(eraser, c, "and the other wombat");
+    const kept = await send(bob, c, "bob's wombat stays");
+    ok(await s.put(`/api/v1/messages/${m1.message_id}`, eraser.token, { content: "erase the wombat, edited" }));
+    ok(await s.post(`/api/v1/messages/${m2.message_id}/reactions`, bob.token, { emoji: "👍" }));
+    const core = s.server.core;
+    expect(await core.writer.run(() => core.messages.eraseAllBy(eraser.user_id))).toBe(2);
+    for (const id of [m1.message_id, m2.message_id]) expect(await seen(alice, c, id)).toMatchObject({ deleted: true, content: null, reactions: {} });
+    const left = core.db
+      .query<{ edits: number; reactions: number }, [number]>(
+        `SELECT (SELECT count(*) FROM message_edits e JOIN messages m ON m.seq = e.message_seq WHERE m.sender_id = ?1) AS edits,
+                (SELECT count(*) FROM reactions r JOIN messages m ON m.seq = r.message_seq WHERE m.sender_id = ?1) AS reactions`,
+      )
+      .get(eraser.user_id)!;
+    expect(left).toEqual({ edits: 0, reactions: 0 });
+    expect(await search(alice, "wombat")).toEqual([kept.message_id]);
+  });
+
   test("a deleted message disappears from search", async () => {
     const m = await send(alice, trio, "the quokka smiles");
     expect(await search(bob, "quokka")).toEqual([m.message_id]);

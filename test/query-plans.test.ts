@@ -161,8 +161,14 @@ for (const variant of ["fresh", "analyzed"] as const) {
     });
 
     test("reactions of a page of messages, edits of one", () => {
-      expectPlan(find(statements, /FROM reactions WHERE message_seq IN/), { uses: [/^SEARCH reactions USING PRIMARY KEY \(message_seq=\?\)/] });
+      expectPlan(find(statements, /^SELECT .* FROM reactions WHERE message_seq IN/), { uses: [/^SEARCH reactions USING PRIMARY KEY \(message_seq=\?\)/] });
       expectPlan(find(statements, /^SELECT .* FROM message_edits WHERE message_seq = \?/), { uses: [/message_edits_message \(message_seq=\?\)/] });
+    });
+
+    test("a sender's messages (account erasure) use messages_sender", () => {
+      const bySender = statements.filter((x) => /WHERE sender_id = \?/.test(x));
+      expect(bySender.length).toBeGreaterThanOrEqual(1);
+      for (const sql of bySender) expectPlan(sql, { uses: [/USING (COVERING )?INDEX messages_sender \(sender_id=\?\)/] });
     });
 
     test("search: the FTS index, then messages by rowid, restricted by the caller's memberships", () => {

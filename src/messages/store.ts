@@ -53,6 +53,8 @@ export class MessageStore {
   private readonly updateContentQ;
   private readonly tombstoneQ;
   private readonly tombstoneAllByQ;
+  private readonly deleteEditsByQ;
+  private readonly deleteReactionsByQ;
   private readonly deleteEditsQ;
   private readonly deleteReactionsQ;
   private readonly insertEditQ;
@@ -88,6 +90,8 @@ export class MessageStore {
     this.deleteEditsQ = db.query("DELETE FROM message_edits WHERE message_seq = ?");
     this.deleteReactionsQ = db.query("DELETE FROM reactions WHERE message_seq = ?");
     this.tombstoneAllByQ = db.query("UPDATE messages SET content = NULL, deleted_at = ?1, updated_at = ?1 WHERE sender_id = ?2 AND deleted_at IS NULL");
+    this.deleteEditsByQ = db.query("DELETE FROM message_edits WHERE message_seq IN (SELECT seq FROM messages WHERE sender_id = ?)");
+    this.deleteReactionsByQ = db.query("DELETE FROM reactions WHERE message_seq IN (SELECT seq FROM messages WHERE sender_id = ?)");
     this.insertEditQ = db.query("INSERT INTO message_edits (message_seq, edited_at, previous_content, edit_reason) VALUES (?, ?, ?, ?)");
     this.editsQ = db.query<EditRow, [number]>("SELECT * FROM message_edits WHERE message_seq = ? ORDER BY edited_at, rowid");
     this.insertReactionQ = db.query(
@@ -161,8 +165,13 @@ export class MessageStore {
     this.deleteReactionsQ.run(seq);
   }
 
-  /** Erase every message of a sender (account deletion with erasure). Returns how many. */
+  /**
+   * Erase every message of a sender (account deletion with erasure). Returns how many. Like
+   * tombstone(): their earlier versions and the reactions to them go too.
+   */
   tombstoneAllBy(senderId: number, now: number): number {
+    this.deleteEditsByQ.run(senderId);
+    this.deleteReactionsByQ.run(senderId);
     return this.tombstoneAllByQ.run(now, senderId).changes;
   }
 
