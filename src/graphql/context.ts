@@ -41,6 +41,10 @@ export function createLoaders(s: Services, viewerId: number): Loaders {
 
 /** The caller, or an UNAUTHENTICATED error (every operation needs one). */
 export function requireIdentity(ctx: GraphQLContext): Identity {
-  if (!ctx.identity) throw new GraphQLError("This operation needs an access token", { extensions: { code: "AUTH_REQUIRED", http: { status: 401 } } });
+  // No token at all: 401 with the bare challenge, as REST answers (CONTRACT §3).
+  if (!ctx.identity)
+    throw new GraphQLError("This operation needs an access token", {
+      extensions: { code: "AUTH_REQUIRED", http: { status: 401, headers: { "WWW-Authenticate": 'Bearer realm="confab"' } } },
+    });
   return ctx.identity;
 }

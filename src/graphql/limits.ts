@@ -7,6 +7,8 @@ import { GraphQLError, Kind, type ASTVisitor, type FieldNode, type FragmentDefin
 export const MAX_DEPTH = 10;
 export const MAX_COST = 50_000;
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
+/** Operations (mostly subscriptions) running at once on one graphql-ws connection. */
+export const MAX_OPERATIONS_PER_SOCKET = 100;
 
 /** List fields and the page size they use when `first` is not given (the schema's defaults). */
 const PAGED_DEFAULTS: Record<string, number> = { conversations: 50, messages: 50, searchUsers: 20, searchMessages: 20 };

@@ -9,6 +9,7 @@ import type { MessageView } from "../messages/model";
 import type { UserProfile } from "../users/model";
 import { historyCursor } from "../messages/service";
 import { encodeCursor } from "../lib/cursor";
+import { invalidField } from "../lib/errors";
 import { MAX_LIMIT } from "../http/params";
 import { requireIdentity, type GraphQLContext } from "./context";
 import { guarded, intId, payload } from "./errors";
@@ -176,7 +177,8 @@ export const resolvers = {
     updatePresence: (_: unknown, a: { status: string }, ctx: Ctx) =>
       payload(() => {
         const me = requireIdentity(ctx).userId;
-        if (a.status === "OFFLINE") throw new GraphQLError("OFFLINE is not a status one can set; close the connection instead", { extensions: { code: "VALIDATION_ERROR" } });
+        // A bad input value, so a payload error like every other validation failure (CONTRACT §9).
+        if (a.status === "OFFLINE") throw invalidField("status", "OFFLINE is not a status one can set; close the connection instead");
         ctx.realtime.presence.set(me, lower(a.status));
         return { status: upper(ctx.realtime.presence.statusOf(me)) };
       }),

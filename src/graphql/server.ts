@@ -18,13 +18,18 @@ import { readBounded } from "../http/envelope";
 import type { Logger } from "../lib/log";
 import { resolvers } from "./resolvers";
 import { createLoaders, type GraphQLContext, type Loaders, type Services } from "./context";
-import { complexityRule, MAX_DOCUMENT_BYTES } from "./limits";
+import { complexityRule, MAX_DOCUMENT_BYTES, MAX_OPERATIONS_PER_SOCKET } from "./limits";
 
 export interface GraphQLOptions extends Services {
   /** The caller of an HTTP request, as the auth guard found it. */
   identityOf: (request: Request) => { identity: Identity | null; authError: AppError | null };
   log: Logger;
   dev: boolean;
+}
+
+/** The challenge a client sees when its token was refused: drop it and refresh. */
+function invalidTokenChallenge(e: AppError): string {
+  return `Bearer realm="confab", error="invalid_token", error_description="${e.message.replace(/"/g, "'")}"`;
 }
 
 /** What the HTTP route hands to yoga for each request. */
@@ -53,16 +58,34 @@ export function graphql(o: GraphQLOptions) {
     plugins: [limits],
     logging: false,
     context: ({ identity, authError }) => {
-      if (authError) throw new GraphQLError(authError.message, { extensions: { code: authError.code, http: { status: 401 } } });
+      // A presented token that failed: 401 with the same RFC 6750 challenge as REST (CONTRACT §3).
+      if (authError) throw new GraphQLError(authError.message, { extensions: { code: authError.code, http: { status: 401, headers: { "WWW-Authenticate": invalidTokenChallenge(authError) } } } });
       return { ...services, identity, loaders: loadersFor(services, identity) };
     },
   });
 
-  const wsServer = makeServer<{ authorization?: string }, { identity?: Identity }>({
+  /** One open graphql-ws socket: who it authenticated as, and how to end it. */
+  type WsExtra = { identity?: Identity; close: (code: number, reason: string) => void };
+  const sockets = new Set<WsExtra>();
+  // A revoked session or a disabled account ends its graphql-ws connections at once, as it does
+  // on /v1/connect (CONTRACT §5): the token was checked once, at connection_init. 4403 is
+  // graphql-ws's "Forbidden", what a refused connection_init gets too.
+  const closeWhere = (match: (i: Identity) => boolean) => {
+    for (const x of sockets) if (x.identity && match(x.identity)) x.close(4403, "Forbidden");
+  };
+  o.core.bus.subscribe("session.revoked", (p) => closeWhere((i) => i.sessionId === p.sessionId));
+  o.core.bus.subscribe("user.disabled", (p) => closeWhere((i) => i.userId === p.userId));
+
+  const wsServer = makeServer<{ authorization?: string }, WsExtra>({
     schema,
     execute,
     subscribe,
     validate: (s, doc) => validate(s, doc, [...specifiedRules, complexityRule]),
+    // Bounded (ARCHITECTURE rule 6): each subscription holds bus listeners and a buffer.
+    onSubscribe: (ctx) => {
+      if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET)
+        return [new GraphQLError(`At most ${MAX_OPERATIONS_PER_SOCKET} operations at once on one connection`, { extensions: { code: "RATE_LIMITED" } })];
+    },
     // connectionParams.authorization: "Bearer <token>" (a bare token is accepted too).
     onConnect: async (ctx) => {
       const raw = String(ctx.connectionParams?.authorization ?? "").replace(/^Bearer\s+/i, "");
@@ -77,7 +100,7 @@ export function graphql(o: GraphQLOptions) {
     context: (ctx): GraphQLContext => ({ ...services, identity: ctx.extra.identity ?? null, loaders: loadersFor(services, ctx.extra.identity ?? null) }),
   });
 
-  type WsData = { onMessage?: (data: string) => Promise<void>; closed?: (code?: number, reason?: string) => Promise<void> };
+  type WsData = { onMessage?: (data: string) => Promise<void>; closed?: (code?: number, reason?: string) => Promise<void>; extra?: WsExtra };
 
   /** Hand a WebSocket upgrade of GET /graphql to graphql-ws. */
   function upgrade(request: Request, server: Server<unknown>): boolean {
@@ -85,6 +108,9 @@ export function graphql(o: GraphQLOptions) {
     if (!protocol) return false;
     const data: WsData & Record<string, unknown> = {
       open(ws: ServerWebSocket<unknown>) {
+        const extra: WsExtra = { identity: undefined, close: (code, reason) => ws.close(code, reason) };
+        data.extra = extra;
+        sockets.add(extra);
         data.closed = wsServer.opened(
           {
             protocol,
@@ -92,13 +118,14 @@ export function graphql(o: GraphQLOptions) {
             close: (code, reason) => ws.close(code, reason),
             onMessage: (cb) => (data.onMessage = cb),
           },
-          { identity: undefined },
+          extra,
         );
       },
       message(_ws: ServerWebSocket<unknown>, message: string | Buffer) {
         data.onMessage?.(String(message)).catch((e) => o.log.warn("graphql-ws message failed", { error: String(e) }));
       },
       close(_ws: ServerWebSocket<unknown>, code: number, reason: string) {
+        if (data.extra) sockets.delete(data.extra);
         void data.closed?.(code, reason);
       },
     };

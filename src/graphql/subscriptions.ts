@@ -12,14 +12,28 @@ import { notFound } from "../lib/errors";
 /** Events held for a subscriber that reads slowly; older ones give way (subscriptions are live views). */
 const SUBSCRIBER_BUFFER = 1000;
 
-/** Bus events of the given names that pass `keep`, as an async iterator that unsubscribes when closed. */
-function fromBus<K extends EventName>(ctx: GraphQLContext, names: K[], keep: (p: DomainEvents[K]) => boolean) {
+/**
+ * Bus events of the given names that pass `keep`, as an async iterator that unsubscribes when
+ * closed. The stream also ends (completes) once the caller may no longer follow it: their
+ * session was revoked or their account disabled, since tokens stop working at once (CONTRACT
+ * §5) and an SSE stream or a graphql-ws subscription would otherwise outlive its token; and,
+ * for a conversation's stream, when they are removed from that conversation.
+ */
+function fromBus<K extends EventName>(ctx: GraphQLContext, names: K[], keep: (p: DomainEvents[K]) => boolean, conversationId?: number) {
+  const me = requireIdentity(ctx);
+  const bus = ctx.core.bus;
   return new Repeater<DomainEvents[K]>(async (push, stop) => {
     const unsubscribe = names.map((name) =>
-      ctx.core.bus.subscribe(name, (p) => {
+      bus.subscribe(name, (p) => {
         if (keep(p)) void push(p);
       }),
     );
+    unsubscribe.push(
+      bus.subscribe("session.revoked", (p) => p.sessionId === me.sessionId && stop()),
+      bus.subscribe("user.disabled", (p) => p.userId === me.userId && stop()),
+    );
+    if (conversationId !== undefined)
+      unsubscribe.push(bus.subscribe("participants.changed", (p) => p.conversationId === conversationId && p.removed.includes(me.userId) && stop()));
     await stop;
     for (const u of unsubscribe) u();
   }, new SlidingBuffer(SUBSCRIBER_BUFFER));
@@ -44,7 +58,7 @@ export const subscriptionResolvers = {
       guarded(() => {
         const id = intId(a.conversationId, "conversationId");
         ctx.core.conversations.requireMember(requireIdentity(ctx).userId, id);
-        return fromBus(ctx, ["message.created"], (p) => p.message.conversation_id === id && stillIn(ctx, p.participantIds));
+        return fromBus(ctx, ["message.created"], (p) => p.message.conversation_id === id && stillIn(ctx, p.participantIds), id);
       }),
     resolve: (p: Payload, _: unknown, ctx: GraphQLContext) => {
       freshLoaders(ctx);
@@ -57,7 +71,7 @@ export const subscriptionResolvers = {
         const id = intId(a.conversationId, "conversationId");
         ctx.core.conversations.requireMember(requireIdentity(ctx).userId, id);
         const names: ("message.updated" | "message.deleted" | "reaction.changed")[] = ["message.updated", "message.deleted", "reaction.changed"];
-        return fromBus(ctx, names, (p) => conversationOf(p) === id && stillIn(ctx, p.participantIds));
+        return fromBus(ctx, names, (p) => conversationOf(p) === id && stillIn(ctx, p.participantIds), id);
       }),
     // Edits, deletions and reactions all change the message: send its state as it is now.
     resolve: (p: { messageId?: string; message?: { message_id: string } }, _: unknown, ctx: GraphQLContext) => {
@@ -74,7 +88,10 @@ export const subscriptionResolvers = {
         if (target !== me && !ctx.core.conversations.contactsOf(me).includes(target)) throw notFound("User");
         return fromBus(ctx, ["presence.changed"], (p) => p.userId === target);
       }),
-    resolve: (p: DomainEvents["presence.changed"]) => ({ userId: p.userId, status: p.status.toUpperCase(), lastSeen: p.lastSeen }),
+    resolve: (p: DomainEvents["presence.changed"], _: unknown, ctx: GraphQLContext) => {
+      freshLoaders(ctx); // the profile as it is now, not as cached when the subscription started
+      return { userId: p.userId, status: p.status.toUpperCase(), lastSeen: p.lastSeen };
+    },
   },
   typingIndicator: {
     subscribe: (_: unknown, a: Args, ctx: GraphQLContext) =>
@@ -82,9 +99,13 @@ export const subscriptionResolvers = {
         const me = requireIdentity(ctx).userId;
         const id = intId(a.conversationId, "conversationId");
         ctx.core.conversations.requireMember(me, id);
-        return fromBus(ctx, ["typing"], (p) => p.conversationId === id && p.userId !== me);
+        // Typing events name no audience: leaving the conversation ends the stream instead.
+        return fromBus(ctx, ["typing"], (p) => p.conversationId === id && p.userId !== me, id);
       }),
-    resolve: (p: DomainEvents["typing"]) => ({ conversationId: String(p.conversationId), userId: p.userId, isTyping: p.isTyping }),
+    resolve: (p: DomainEvents["typing"], _: unknown, ctx: GraphQLContext) => {
+      freshLoaders(ctx);
+      return { conversationId: String(p.conversationId), userId: p.userId, isTyping: p.isTyping };
+    },
   },
 };
 
