@@ -12,6 +12,10 @@ import { registerServe } from "./commands/serve";
 import { registerMigrate } from "./commands/migrate";
 import { registerUser } from "./commands/user";
 import { registerDevice } from "./commands/device";
+import { registerBackup } from "./commands/backup";
+import { registerStats } from "./commands/stats";
+import { registerConfig } from "./commands/config";
+import { registerDoctor } from "./commands/doctor";
 import pkg from "../package.json" with { type: "json" };
 
 export function buildProgram(): Command {
@@ -24,6 +28,10 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerUser(program);
   registerDevice(program);
+  registerBackup(program);
+  registerStats(program);
+  registerConfig(program);
+  registerDoctor(program);
   // Every subcommand reports usage errors through exitOverride, like the program itself.
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;

@@ -6,7 +6,8 @@
 import { join } from "node:path";
 import { Elysia } from "elysia";
 import type { Config } from "./config";
-import { openDatabase, type Db } from "./db/open";
+import { DATABASE_FILE, openDatabase, type Db } from "./db/open";
+import { removePidFile, writePidFile } from "./ops/pidfile";
 import { runMigrations } from "./db/migrate";
 import { migrations } from "../migrations";
 import { InProcessBus, type EventBus } from "./events";
@@ -54,7 +55,7 @@ import { AdminService } from "./admin/service";
 import { adminRoutes } from "./admin/routes";
 import { Journal } from "./journal/journal";
 
-export const DATABASE_FILE = "confab.db";
+export { DATABASE_FILE };
 
 /** Storage and services without any transport: what both `serve` and the CLI need. */
 export interface Core {
@@ -244,6 +245,7 @@ export async function startServer(config: Config, log = new Logger(config.logLev
     reusePort: false,
   });
   realtime.attach(app.server!);
+  writePidFile(config.dataDir);
   core.push.setConnectionProbe((userId) => realtime.isConnected(userId));
   core.admin.setLive({ connections: () => ({ connections: realtime.registry.size, users: realtime.registry.users }) });
   const stopWaking = core.bus.subscribe("message.created", () => core.outbox.wake());
@@ -262,6 +264,7 @@ export async function startServer(config: Config, log = new Logger(config.logLev
       realtime.shutdown();
       stopWaking();
       core.outbox.stop();
+      removePidFile(config.dataDir);
       await app.stop();
       core.close();
     },

@@ -185,6 +185,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
   };
 }
 
+/** The settings as an operator may see them: secrets replaced by a mask (`confab config show`). */
+export function maskedConfig(c: Config): Config {
+  const mask = (v: string | null) => (v ? "********" : null);
+  return { ...c, facebook: { ...c.facebook, appSecret: mask(c.facebook.appSecret) } };
+}
+
 /** A setting with a value we cannot use: the CLI prints it and exits 2. */
 export class ConfigError extends Error {
   override name = "ConfigError";

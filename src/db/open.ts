@@ -7,6 +7,9 @@ import { existsSync, writeFileSync } from "node:fs";
 
 export type Db = Database;
 
+/** The database's file name inside the data dir. */
+export const DATABASE_FILE = "confab.db";
+
 /** Open (creating if needed) the database file at `path` with confab's pragmas. */
 export function openDatabase(path: string): Db {
   // Messages are private: the file (and the -wal/-shm SQLite derives from it) is owner-only.
