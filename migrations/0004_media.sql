@@ -26,8 +26,13 @@ CREATE TABLE media_files (
 -- gc asks "does any row still use this stored object?" for each object it finds.
 CREATE INDEX media_files_blob ON media_files (blob);
 CREATE INDEX media_files_thumb_blob ON media_files (thumb_blob) WHERE thumb_blob IS NOT NULL;
+-- A user's uploads: erasing an account releases them (and the foreign key's SET NULL needs it).
+CREATE INDEX media_files_uploader ON media_files (uploader_id);
 -- gc finds uploads never sent, oldest first.
 CREATE INDEX media_files_created ON media_files (created_at);
+
+-- gc keeps whatever is somebody's current profile picture.
+CREATE INDEX users_profile_picture ON users (profile_picture) WHERE profile_picture IS NOT NULL;
 
 -- Which uploads a message carries, in order. Deleting the message (a tombstone) deletes these.
 CREATE TABLE message_attachments (

@@ -53,7 +53,12 @@ import { pushCertificates } from "./push/providers/tls";
 import { AdminStore } from "./admin/store";
 import { AdminService } from "./admin/service";
 import { adminRoutes } from "./admin/routes";
+// Bun bundles the admin page's scripts and styles at build time and embeds them in the executable.
+import adminPage from "../admin-ui/index.html";
+import { maskedConfig } from "./config";
 import { Journal } from "./journal/journal";
+import { buildMedia, mediaSigner, pictureUrlWith, type Media } from "./media/media";
+import { MEDIA_RAW_BODY_PATHS, mediaRoutes } from "./media/routes";
 
 export { DATABASE_FILE };
 
@@ -74,6 +79,7 @@ export interface Core {
   push: PushService;
   outbox: PushOutbox;
   admin: AdminService;
+  media: Media;
   close(): void;
 }
 
@@ -89,8 +95,9 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   const writer = new BatchedWriter(db, { onAfterCommitError: (error) => log.error("after-commit handler failed", { error }) });
   const authStore = new AuthStore(db);
   const userStore = new UserStore(db);
-  // Profile pictures arrive with media; until then no user has one.
-  const pictureUrl = () => null;
+  // Profiles carry signed picture links, so the media signer comes first.
+  const signer = mediaSigner(config, secrets.jwtSecret);
+  const pictureUrl = pictureUrlWith(signer);
   const users = new UserService(db, userStore, authStore, bus, pictureUrl);
   const auth = new AuthService(
     db,
@@ -106,7 +113,11 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   const messageStore = new MessageStore(db);
   const journal = new Journal(new JournalStore(db), bus, config.eventRetentionSeconds * 1000);
   const conversations = new ConversationService(conversationStore, messageStore, userStore, writer, journal, pictureUrl);
-  const messages = new MessageService(messageStore, conversationStore, conversations, writer, journal);
+  const media = buildMedia({ config, db, signer, conversations, users, writer, log });
+  // A replayed new_message must carry links that work now, not the ones minted days ago.
+  journal.onReplay("message.created", (p) => ({ ...p, message: media.attachments.remint(p.message) }));
+  journal.onReplay("message.updated", (p) => ({ ...p, message: media.attachments.remint(p.message) }));
+  const messages = new MessageService(messageStore, conversationStore, conversations, writer, journal, media.attachments);
   const providers = pushProviders(config, secrets, log);
   const pushStore = new PushStore(db);
   const enabled = new Set([...providers.values()].filter((p) => p.enabled).map((p) => p.platform));
@@ -115,7 +126,7 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   journal.onRecord("message.created", (p) => push.enqueueForMessage(p.message, p.participantIds));
   const outbox = new PushOutbox(pushStore, writer, providers, log.tag("push"));
   const admin = new AdminService(new AdminStore(db), { users, auth, push, messages, writer, outbox, dataDir: config.dataDir });
-  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, push, outbox, admin, close: () => db.close() };
+  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, push, outbox, admin, media, close: () => db.close() };
 }
 
 function pushProviders(config: Config, secrets: Secrets, log: Logger): Map<Platform, PushProvider> {
@@ -142,8 +153,8 @@ function identityProviders(config: Config, log: Logger): Map<string, IdentityPro
   return providers;
 }
 
-/** Paths whose bodies may be as large as an upload. */
-const UPLOAD_PATHS = [/^\/api\/v1\/media\/upload$/, /^\/api\/v1\/users\/[^/]+\/picture$/];
+/** Paths whose bodies may be as large as an upload (media streams them itself). */
+const UPLOAD_PATHS = MEDIA_RAW_BODY_PATHS;
 
 /** Build the HTTP app on top of the core. */
 export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
@@ -159,6 +170,8 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     // Validate the body as sent, not an object rebuilt from the schema's keys: otherwise a body
     // of `5` or `{"privacy_settings":"off"}` passes as "nothing to change" instead of a 400.
     normalize: "typebox",
+    // The bundled admin page and its chunks are served by Bun itself, outside the API's hooks.
+    serve: { routes: { "/admin": adminPage } },
     websocket: {
       maxPayloadLength: config.ws.maxFrameBytes, // larger frames close the socket with 1009
       // Hard backstop at twice the bound Realtime enforces with a clean 1013 close.
@@ -176,7 +189,7 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
         maxBodyBytes: config.maxBodyBytes,
         maxUploadBytes: config.maxUploadBytes,
         uploadPaths: UPLOAD_PATHS,
-        rawBodyPaths: ["/graphql"],
+        rawBodyPaths: ["/graphql", ...UPLOAD_PATHS],
         clientIp: (_req, socketIp) => socketIp ?? "unknown",
       }),
     )
@@ -196,7 +209,9 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     .use(conversationRoutes(core.conversations, guard))
     .use(messageRoutes(core.messages, guard))
     .use(pushRoutes(core.push, core.secrets.vapid.publicKey, guard))
-    .use(adminRoutes(core.admin, guard))
+    .use(adminRoutes(core.admin, () => maskedConfig(config), guard))
+
+    .use(mediaRoutes(core.media.service, guard))
     .use(gateway({ realtime, auth: core.auth, conversations: core.conversations, messages: core.messages, journal: core.journal, log: log.tag("realtime") }))
     .use(
       graphql({
@@ -243,6 +258,8 @@ export async function startServer(config: Config, log = new Logger(config.logLev
     maxRequestBodySize: Math.max(config.maxUploadBytes, config.maxBodyBytes) * 2 + 1_048_576,
     // Refuse to start on a port another process already serves (Bun would share it silently).
     reusePort: false,
+    // Production serving of the bundled admin page: no dev-server reloading scripts.
+    development: false,
   });
   realtime.attach(app.server!);
   writePidFile(config.dataDir);
@@ -251,6 +268,8 @@ export async function startServer(config: Config, log = new Logger(config.logLev
   const stopWaking = core.bus.subscribe("message.created", () => core.outbox.wake());
   core.outbox.start();
   const port = app.server!.port!;
+  // CONTRACT §1: without --public-url, links point at http://localhost:<the port we got>.
+  if (!config.publicUrl) core.media.signer.setBase(`http://localhost:${port}`);
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   log.info("listening", { host: config.host, port, url, data_dir: config.dataDir, registration: config.registration });
   return {

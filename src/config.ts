@@ -24,6 +24,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Largest media upload (bytes). */
   maxUploadBytes: number;
+  /** How long a signed media URL works (seconds); responses mint fresh ones. */
+  mediaUrlTtl: number;
   /** Largest JSON request body (bytes): a message is 10,000 characters, so 1 MiB is generous. */
   maxBodyBytes: number;
   /** Access token lifetime (seconds): `expires_in` of login. */
@@ -86,6 +88,8 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     registration: "closed",
     logLevel: "info",
     maxUploadBytes: 26_214_400, // 25 MiB: a phone photo or a short video
+    // An hour: long enough to scroll and play a video, short enough that a leaked link dies soon.
+    mediaUrlTtl: 3600,
     maxBodyBytes: 1_048_576,
     accessTokenTtl: 3600,
     refreshTokenTtl: 30 * 24 * 3600,
@@ -155,6 +159,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Con
     logLevel,
     maxUploadBytes: int("max-upload-bytes", pick(flags.maxUploadBytes, "CONFAB_MAX_UPLOAD_BYTES", "max_upload_bytes"), base.maxUploadBytes, 1),
     maxBodyBytes: int("max-body-bytes", env.CONFAB_MAX_BODY_BYTES ?? file.max_body_bytes, base.maxBodyBytes, 1024),
+    mediaUrlTtl: int("media-url-ttl", env.CONFAB_MEDIA_URL_TTL ?? file.media_url_ttl, base.mediaUrlTtl, 10, 7 * 24 * 3600),
     accessTokenTtl: int("access-token-ttl", env.CONFAB_ACCESS_TOKEN_TTL ?? file.access_token_ttl, base.accessTokenTtl, 60),
     refreshTokenTtl: int("refresh-token-ttl", env.CONFAB_REFRESH_TOKEN_TTL ?? file.refresh_token_ttl, base.refreshTokenTtl, 300),
     rateLimit: {

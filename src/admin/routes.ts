@@ -13,11 +13,12 @@ const account = t.Object({
   role: t.Optional(t.Union([t.Literal("user"), t.Literal("admin")])),
 });
 
-export function adminRoutes(admin: AdminService, guard: ReturnType<typeof authGuard>) {
+export function adminRoutes(admin: AdminService, settings: () => object, guard: ReturnType<typeof authGuard>) {
   const userId = (p: { user_id: string }) => parseId(p.user_id, "user_id");
   return new Elysia({ prefix: "/api/v1/admin", detail: { tags: ["Admin"] } })
     .use(guard)
     .get("/stats", () => admin.stats(), { admin: true, detail: { summary: "Server statistics, including messages per day for 30 days" } })
+    .get("/settings", () => settings(), { admin: true, detail: { summary: "The effective settings, secrets masked (read-only)" } })
     .get("/users", ({ query }) => admin.listUsers(query.q ?? null, parseLimit(query.limit), query.cursor), {
       admin: true,
       query: t.Object({ q: t.Optional(t.String({ maxLength: 64 })), limit: t.Optional(t.String()), cursor: t.Optional(t.String({ maxLength: 512 })) }),

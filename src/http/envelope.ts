@@ -17,8 +17,8 @@ export interface EnvelopeOptions {
   /** Largest upload body, for the paths that take uploads. */
   maxUploadBytes: number;
   uploadPaths: RegExp[];
-  /** Routes that read their body themselves (GraphQL hands the Request to yoga) and bound it. */
-  rawBodyPaths: string[];
+  /** Routes that read their body themselves (GraphQL hands the Request to yoga, uploads stream it) and bound it. */
+  rawBodyPaths: (string | RegExp)[];
   /** Client IP; behind a trusted reverse proxy, the first X-Forwarded-For hop. */
   clientIp: (request: Request, socketIp: string | undefined) => string;
 }
@@ -40,6 +40,7 @@ export function errorBody(requestId: string, e: { code: string; message: string;
 
 export function envelope(o: EnvelopeOptions) {
   const isUpload = (path: string) => o.uploadPaths.some((re) => re.test(path));
+  const isRaw = (path: string) => o.rawBodyPaths.some((p) => (typeof p === "string" ? p === path : p.test(path)));
   const limitFor = (path: string) => (isUpload(path) ? o.maxUploadBytes + MULTIPART_OVERHEAD : o.maxBodyBytes);
 
   return new Elysia({ name: "envelope" })
@@ -53,7 +54,7 @@ export function envelope(o: EnvelopeOptions) {
     })
     .onParse({ as: "global" }, async ({ request, contentType, path }) => {
       // A value (not undefined) ends Elysia's parser chain without touching the stream.
-      if (o.rawBodyPaths.includes(path)) return {};
+      if (isRaw(path)) return {};
       const json = contentType?.startsWith("application/json") ?? false;
       // A body without Content-Length escaped the check on arrival, and Elysia's own parsers
       // (text, forms) would buffer all of it: read it within the limit whatever its type.

@@ -46,8 +46,12 @@ export const MAX_REPLAY_EVENTS = 10_000;
 /** Work that must commit or roll back with the event itself (the push outbox's jobs). */
 export type InTransactionHandler<K extends EventName> = (payload: DomainEvents[K]) => void;
 
+/** Rewrites a stored payload as it is replayed (media links are minted afresh). */
+export type ReplayTransform<K extends EventName> = (payload: DomainEvents[K]) => DomainEvents[K];
+
 export class Journal {
   private readonly inTransaction = new Map<EventName, InTransactionHandler<any>[]>();
+  private readonly onReplayOf = new Map<EventName, ReplayTransform<any>>();
 
   constructor(
     private readonly store: JournalStore,
@@ -74,6 +78,14 @@ export class Journal {
     this.inTransaction.set(name, [...(this.inTransaction.get(name) ?? []), handler]);
   }
 
+  /**
+   * Pass each replayed `name` event through `transform`: a payload can hold what must not be
+   * replayed as stored, such as signed links that expired while the event waited.
+   */
+  onReplay<K extends EventName>(name: K, transform: ReplayTransform<K>) {
+    this.onReplayOf.set(name, transform);
+  }
+
   /** The highest event id recorded so far. */
   lastEventId(): number {
     return this.store.selectMaxId();
@@ -88,7 +100,11 @@ export class Journal {
     if (after < this.store.selectPrunedThrough() || after > upTo) return { kind: "resync" };
     const rows = this.store.selectVisibleAfter(userId, after, upTo, MAX_REPLAY_EVENTS + 1);
     if (rows.length > MAX_REPLAY_EVENTS) return { kind: "resync" };
-    return { kind: "events", events: rows.map(toEvent), lastEventId: upTo };
+    const events = rows.map(toEvent).map((e) => {
+      const transform = this.onReplayOf.get(e.name);
+      return transform ? { ...e, payload: transform(e.payload) } : e;
+    });
+    return { kind: "events", events, lastEventId: upTo };
   }
 
   /** Forget events past the retention window. */

@@ -7,8 +7,13 @@ export type DeliveryStatus = "sent" | "delivered" | "read";
 export interface MediaAttachmentView {
   file_id: string;
   file_type: string;
+  /** Signed and expiring: minted afresh for every response (CONTRACT §10). */
   file_url: string;
   thumbnail_url: string | null;
+  // Beyond the seed: what a client needs to lay a bubble out before the bytes arrive.
+  file_size: number;
+  file_name: string | null;
+  dimensions: { width: number; height: number } | null;
 }
 
 export interface MessageView {

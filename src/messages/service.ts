@@ -12,6 +12,7 @@ import type { ConversationStore } from "../conversations/store";
 import type { ConversationService } from "../conversations/service";
 import { groupReactions, toEditView, toMessageView, type EditView, type MessageView, type Watermarks } from "./model";
 import type { MessageRow, MessageStore, MessageType } from "./store";
+import { NO_ATTACHMENTS, type Attachments } from "./attachments";
 
 export const MAX_CONTENT_LENGTH = 10_000;
 export const MAX_CLIENT_ID_LENGTH = 128;
@@ -54,6 +55,7 @@ export class MessageService {
     private readonly conversations: ConversationService,
     private readonly writer: BatchedWriter,
     private readonly journal: Journal,
+    private readonly attachments: Attachments = NO_ATTACHMENTS,
   ) {}
 
   /**
@@ -65,10 +67,9 @@ export class MessageService {
     // An image (video, audio, file) message is its attachments; without one it shows nothing.
     if (input.message_type !== "text" && !input.media_attachments?.length)
       throw invalidField("media_attachments", `A ${input.message_type} message needs at least one attachment`);
-    if (input.media_attachments?.length) {
-      // Media arrives with uploads; until a file exists there is nothing the sender can attach.
-      throw invalidField("media_attachments", "Unknown file_id: attach files uploaded with POST /api/v1/media/upload");
-    }
+    const fileIds = (input.media_attachments ?? []).map((a) => a.file_id);
+    if (input.message_type === "text" && fileIds.length)
+      throw invalidField("media_attachments", "A text message carries no attachments: send it as image, video, audio or file");
     const clientId = input.client_message_id ?? null;
     if (clientId !== null && (clientId.length < 1 || clientId.length > MAX_CLIENT_ID_LENGTH))
       throw invalidField("client_message_id", `1 to ${MAX_CLIENT_ID_LENGTH} characters`);
@@ -85,6 +86,7 @@ export class MessageService {
         if (!target || target.conversation_id !== conversationId)
           throw invalidField("reply_to_message_id", "No such message in this conversation");
       }
+      this.attachments.requireAttachable(senderId, conversationId, input.message_type, fileIds);
       const now = Date.now();
       const row = this.store.insertMessage({
         id: Bun.randomUUIDv7("hex", now),
@@ -100,7 +102,8 @@ export class MessageService {
       // The sender has read what they wrote.
       this.conversationStore.markRead(conversationId, senderId, row.seq);
       const participants = this.conversationStore.selectParticipants(conversationId);
-      const message = toMessageView(row, participants);
+      this.attachments.attach(row.seq, fileIds);
+      const message = toMessageView(row, participants, {}, this.attachments.viewsOf([row.seq]).get(row.seq));
       this.journal.emit(after, "message.created", { message, participantIds: participants.map((p) => p.user_id) }, { conversationId });
       return { message, created: true };
     });
@@ -146,7 +149,9 @@ export class MessageService {
     await this.writer.run((after) => {
       const m = this.requireOwn(actorId, messageId);
       if (m.deleted_at !== null) return;
-      this.store.tombstone(m.seq, Date.now());
+      const now = Date.now();
+      this.store.tombstone(m.seq, now);
+      this.attachments.detach(m.seq, now);
       const participantIds = this.conversations.participantIds(m.conversation_id);
       this.journal.emit(after, "message.deleted", { messageId, conversationId: m.conversation_id, participantIds }, { conversationId: m.conversation_id });
     });
@@ -188,7 +193,9 @@ export class MessageService {
 
   /** Erase every message of a sender, inside the caller's write (account deletion). */
   eraseAllBy(senderId: number): number {
-    return this.store.tombstoneAllBy(senderId, Date.now());
+    const now = Date.now();
+    this.attachments.detachAllOf(senderId, now);
+    return this.store.tombstoneAllBy(senderId, now);
   }
 
   /** Ranked full-text search over conversations the caller is in. */
@@ -212,7 +219,8 @@ export class MessageService {
     const participants = this.conversationStore.selectParticipantsOf([...new Set(rows.map((r) => r.conversation_id))]);
     const visible = rows.filter((r) => participants.get(r.conversation_id)?.some((p) => p.user_id === viewerId));
     const reactions = groupReactions(this.store.selectReactions(visible.map((r) => r.seq)));
-    return new Map(visible.map((r) => [r.id, toMessageView(r, participants.get(r.conversation_id)!, reactions.get(r.seq))]));
+    const files = this.attachments.viewsOf(visible.map((r) => r.seq));
+    return new Map(visible.map((r) => [r.id, toMessageView(r, participants.get(r.conversation_id)!, reactions.get(r.seq), files.get(r.seq))]));
   }
 
   private pagePosition(conversationId: number, q: HistoryQuery): { direction: "before" | "after"; from: number | null } {
@@ -237,7 +245,8 @@ export class MessageService {
     if (!rows.length) return [];
     const participants: Watermarks[] = this.conversationStore.selectParticipants(conversationId);
     const reactions = groupReactions(this.store.selectReactions(rows.map((r) => r.seq)));
-    return rows.map((r) => toMessageView(r, participants, reactions.get(r.seq)));
+    const files = this.attachments.viewsOf(rows.map((r) => r.seq));
+    return rows.map((r) => toMessageView(r, participants, reactions.get(r.seq), files.get(r.seq)));
   }
 
   private viewOne(m: MessageRow): MessageView {

@@ -99,6 +99,22 @@ export class UserService {
     return this.getProfile(actor.userId, id);
   }
 
+  /**
+   * Point the profile picture at a stored media file (null: none), inside the caller's
+   * transaction. Returns the file it replaced, which the caller releases. Announcing the change
+   * is the caller's, after its commit.
+   */
+  replaceProfilePicture(id: number, fileId: string | null): string | null {
+    const previous = this.requireUser(id).profile_picture;
+    this.users.updateProfilePicture(id, fileId);
+    return previous;
+  }
+
+  /** Tell listeners a profile changed (after a commit made elsewhere). */
+  announceUpdated(id: number) {
+    this.bus.publish("user.updated", { userId: id });
+  }
+
   search(viewerId: number, q: string, limit: number, offset: number): UserSearchResult {
     const prefix = q.trim().toLowerCase();
     if (!prefix) throw validationError([{ field: "q", message: "Search text is required" }]);

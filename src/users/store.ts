@@ -34,6 +34,7 @@ export class UserStore {
   private readonly setPasswordHash;
   private readonly setDisabledFlag;
   private readonly setRoleValue;
+  private readonly setPicture;
   private readonly touch;
   private readonly deleteQ;
   private readonly page;
@@ -63,6 +64,7 @@ export class UserStore {
     this.setPasswordHash = db.query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?");
     this.setDisabledFlag = db.query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?");
     this.setRoleValue = db.query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?");
+    this.setPicture = db.query("UPDATE users SET profile_picture = ?, updated_at = ? WHERE id = ?");
     this.deleteQ = db.query("DELETE FROM users WHERE id = ?");
     this.touch = db.query("UPDATE users SET last_active_at = ? WHERE id = ?");
     this.page = db.query<UserRow, [number, number]>("SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?");
@@ -124,6 +126,11 @@ export class UserStore {
 
   updateRole(id: number, role: Role, now = Date.now()) {
     this.setRoleValue.run(role, now, id);
+  }
+
+  /** `fileId`: the media file of the new picture; null clears it. */
+  updateProfilePicture(id: number, fileId: string | null, now = Date.now()) {
+    this.setPicture.run(fileId, now, id);
   }
 
   /** Sessions, devices, memberships and reactions go with the row (ON DELETE CASCADE). */
