@@ -13,9 +13,22 @@ export const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"
 
 const VIDEO_TYPES = ["video/mp4", "video/quicktime", "video/webm"];
 
-// Browsers record voice notes as WebM or MP4 audio; file-type cannot tell audio-only WebM from
-// video, so video/webm is an audio type too.
-const AUDIO_TYPES = ["audio/mpeg", "audio/ogg", "audio/opus", "audio/x-m4a", "audio/mp4", "audio/aac", "audio/wav", "audio/x-wav", "audio/flac", "audio/webm", "video/webm"];
+// Browsers record voice notes as WebM or MP4 with only an audio track; file-type cannot tell
+// those from video by the container, so video/webm and video/mp4 count as audio too.
+const AUDIO_TYPES = [
+  "audio/mpeg",
+  "audio/ogg",
+  "audio/opus",
+  "audio/x-m4a",
+  "audio/mp4",
+  "audio/aac",
+  "audio/wav",
+  "audio/x-wav",
+  "audio/flac",
+  "audio/webm",
+  "video/webm",
+  "video/mp4",
+];
 
 const DOCUMENT_TYPES = [
   "application/pdf",
