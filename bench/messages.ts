@@ -4,10 +4,12 @@
  *
  *   npm run bench:messages                          # everything, ~3 min after the first seeding
  *   bun bench/messages.ts --only send --duration 5  # one part: send, history, list, search
+ *   bun bench/messages.ts --head                    # the committed HEAD (exported, built, seeded by its
+ *                                                   # own migrations), not the work tree others are editing
  *   bun bench/messages.ts --sync FULL,NORMAL        # also: sends from a source copy with each synchronous
  *   bun bench/messages.ts --strace                  # also: a send run under strace counting fsyncs
  *   bun bench/messages.ts --cpu-prof /tmp/prof      # also: a send run from source, CPU profile as markdown
- *   bun bench/messages.ts --nice -10                # server and load generator at niceness -10 (root):
+ *   bun bench/messages.ts --nice=-10                # server and load generator at niceness -10 (root):
  *                                                   # a machine shared with other work disturbs less
  *   bun bench/messages.ts --json                    # figures as JSON
  *
@@ -41,7 +43,8 @@
  * search < 20 ms. Figures, not pass/fail.
  */
 import { Database } from "bun:sqlite";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawnSync } from "bun";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -85,6 +88,7 @@ const { values: opt } = parseArgs({
     tool: { type: "string" },
     source: { type: "boolean", default: false },
     rebuild: { type: "boolean", default: false },
+    head: { type: "boolean", default: false },
     sync: { type: "string" },
     strace: { type: "boolean", default: false },
     "cpu-prof": { type: "string" },
@@ -100,6 +104,32 @@ if (opt.help) {
 }
 
 const log = (s: string) => process.stderr.write(s + "\n");
+
+/**
+ * --head: export HEAD to $TMPDIR/confab-bench-head/<commit>, and run that copy's own benchmark
+ * there (its dist/confab, its migrations and stores): figures of a commit, not of a work tree
+ * in the middle of someone's edit.
+ */
+if (opt.head) {
+  const git = (args: string[]) => spawnSync(["git", "-C", ROOT, ...args], { stdout: "pipe", stderr: "pipe" });
+  const commit = git(["rev-parse", "HEAD"]).stdout.toString().trim();
+  if (!/^[0-9a-f]{40}$/.test(commit)) throw new Error("--head: not a git checkout");
+  const parent = join(tmpdir(), "confab-bench-head");
+  const dir = join(parent, commit.slice(0, 12));
+  if (!existsSync(join(dir, "bench", "messages.ts"))) {
+    rmSync(parent, { recursive: true, force: true }); // older commits' copies
+    mkdirSync(dir, { recursive: true });
+    const archive = spawnSync(["sh", "-c", `git -C '${ROOT}' archive HEAD | tar -x -C '${dir}'`], { stderr: "inherit" });
+    if (archive.exitCode !== 0) throw new Error("--head: git archive failed");
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  }
+  log(`--head: running the benchmark of ${commit.slice(0, 12)} from ${dir}`);
+  const child = Bun.spawn([process.execPath, join(dir, "bench", "messages.ts"), ...process.argv.slice(2).filter((a) => a !== "--head")], {
+    cwd: dir,
+    stdio: ["inherit", "inherit", "inherit"],
+  });
+  process.exit(await child.exited);
+}
 if (opt.nice !== undefined) setNiceness(Number(opt.nice));
 const seconds = Number(opt.duration);
 const warmup = Number(opt.warmup);
