@@ -9,11 +9,19 @@ export interface Connection {
   sessionId: string | null;
   deviceId: string | null;
   authTimer: ReturnType<typeof setTimeout> | null;
+  /** Set while the auth frame is being checked: frames pipelined behind it wait for it. */
+  authenticating: Promise<void> | null;
   /** The journal's last event id when this connection's subscriptions were made: every later
    * event of its conversations reached it live; earlier ones need a `resume`. */
   liveFrom: number;
-  /** Conversations this connection unsubscribed from: their later events need a `resume` too. */
+  /** Conversations this connection is unsubscribed from now: only events addressed to its user
+   * (see addresseesOf) reach it live from them. */
   unsubscribed: Set<number>;
+  /** Per conversation, the journal's last event id when this connection first unsubscribed from
+   * it: later events of it may have missed the connection, so `resume` replays them. Kept after
+   * a resubscribe (the events in between were missed); a replayed duplicate is harmless, a gap
+   * is not. */
+  missedFrom: Map<number, number>;
   /** Frame rate limiting (token bucket) and how many frames in a row were refused. */
   tokens: number;
   tokensAt: number;
@@ -33,8 +41,10 @@ export class ConnectionRegistry {
       sessionId: null,
       deviceId: null,
       authTimer: null,
+      authenticating: null,
       liveFrom: 0,
       unsubscribed: new Set(),
+      missedFrom: new Map(),
       tokens: burst,
       tokensAt: performance.now(),
       refusedInARow: 0,

@@ -59,3 +59,27 @@ export function renderEvent<K extends EventName>(name: K, payload: DomainEvents[
   const { type, ...rest } = render(payload);
   return JSON.stringify({ type, event_id: eventId, ...rest });
 }
+
+/**
+ * Users an event is addressed to beyond the conversation's topic (CONTRACT §8: "events for a
+ * user ... reach every connection of that user without subscribing"): whoever made the change,
+ * so their other devices stay in sync, and whoever was removed. Their connections that
+ * unsubscribed from the conversation still get the event.
+ */
+export function addresseesOf<K extends EventName>(name: K, payload: DomainEvents[K]): number[] {
+  const p = payload as Partial<DomainEvents[EventName]> & Record<string, any>;
+  switch (name) {
+    case "message.created":
+    case "message.updated":
+      return p.message?.sender_id != null ? [p.message.sender_id] : [];
+    case "reaction.changed":
+    case "receipt.updated":
+      return [p.userId];
+    case "conversation.updated":
+      return [p.actorId];
+    case "participants.changed":
+      return [p.actorId, ...(p.removed ?? [])];
+    default:
+      return [];
+  }
+}

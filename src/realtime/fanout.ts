@@ -6,7 +6,7 @@
  */
 import type { EventBus } from "../events";
 import { DURABLE_EVENTS } from "../journal/journal";
-import { renderEvent } from "./event-frames";
+import { addresseesOf, renderEvent } from "./event-frames";
 import type { ConnectionRegistry } from "./connection";
 import type { Publish } from "./presence";
 import { topics } from "./topics";
@@ -51,6 +51,11 @@ export function startFanout(bus: EventBus, registry: ConnectionRegistry, publish
         follow(c.added, conversationId, c.participantIds);
       }
       publish(topics.conversation(conversationId), frame);
+      // The topic skips connections that unsubscribed; events addressed to their user reach them
+      // anyway (a handful of connections: the actor's devices and the removed users').
+      for (const u of new Set(addresseesOf(name, payload))) {
+        for (const c of registry.ofUser(u)) if (c.unsubscribed.has(conversationId)) c.socket.send(frame);
+      }
       // Removed users got the event above while still subscribed; now they leave the topic.
       if (name === "participants.changed") unfollow((payload as { removed: number[] }).removed, conversationId);
     }),

@@ -37,15 +37,22 @@ export function requestIdOf(raw: unknown): string | undefined {
   return typeof id === "string" && id.length <= 128 ? id : undefined;
 }
 
-/** Elysia hands over parsed JSON, or the raw string when it did not parse. */
-export function parseFrame(message: unknown): ClientFrame {
-  if (typeof message === "string") {
-    try {
-      JSON.parse(message);
-    } catch {
-      throw new AppError("INVALID_JSON", "The frame is not valid JSON");
-    }
+/**
+ * The frame's JSON value. Elysia hands over parsed JSON, or the raw string when it did not
+ * parse; it only tries text starting with `{`, `[`, `"` or `/`, so a valid object frame with
+ * leading whitespace (a pretty-printing client) arrives as a string: parse it here.
+ */
+export function decodeFrame(message: unknown): unknown {
+  if (typeof message !== "string") return message;
+  try {
+    return JSON.parse(message);
+  } catch {
+    throw new AppError("INVALID_JSON", "The frame is not valid JSON");
   }
+}
+
+/** Validate a decoded frame (see decodeFrame). */
+export function parseFrame(message: unknown): ClientFrame {
   if (typeof message !== "object" || message === null || Array.isArray(message)) throw invalidField("type", "A frame is a JSON object with a type");
   const f = message as Record<string, unknown>;
   switch (f.type) {

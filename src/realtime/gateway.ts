@@ -10,14 +10,13 @@ import type { Logger } from "../lib/log";
 import type { AuthService } from "../auth/service";
 import type { ConversationService } from "../conversations/service";
 import type { MessageService } from "../messages/service";
-import type { Journal } from "../journal/journal";
-import { parseFrame, requestIdOf, type ClientFrame } from "./frames";
-import { renderEvent } from "./event-frames";
+import type { Journal, JournalEvent } from "../journal/journal";
+import { decodeFrame, parseFrame, requestIdOf, type ClientFrame } from "./frames";
+import { addresseesOf, renderEvent } from "./event-frames";
 import type { Connection } from "./connection";
 import { CLOSE_TRY_AGAIN_LATER, type Realtime } from "./realtime";
 import { topics } from "./topics";
 
-export const AUTH_DEADLINE_MS = 10_000;
 export const CLOSE_UNAUTHENTICATED = 4001;
 export const CLOSE_RATE_LIMITED = 4008;
 
@@ -40,7 +39,14 @@ export function gateway(d: GatewayDeps) {
   const connectionOf = new WeakMap<object, Connection>();
 
   const handlers: { [T in ClientFrame["type"]]: Handler<T> } = {
-    auth: (c, f, reply) => authenticate(c, f, reply),
+    auth: (c, f, reply) => {
+      const done = authenticate(c, f, reply);
+      c.authenticating = done.then(
+        () => void (c.authenticating = null),
+        () => void (c.authenticating = null),
+      );
+      return done;
+    },
     resume: (c, f, reply) => resume(c, f.last_event_id, reply),
     subscribe: (c, f, reply) => {
       const mine = new Set(d.conversations.conversationIdsOf(c.userId!));
@@ -54,9 +60,11 @@ export function gateway(d: GatewayDeps) {
     unsubscribe: (c, f, reply) => {
       const mine = new Set(d.conversations.conversationIdsOf(c.userId!));
       const ok = f.conversation_ids.filter((id) => mine.has(id));
+      const now = d.journal.lastEventId();
       for (const id of ok) {
         c.socket.unsubscribe(topics.conversation(id));
         c.unsubscribed.add(id);
+        if (!c.missedFrom.has(id)) c.missedFrom.set(id, now);
       }
       reply({ type: "unsubscribe_success", unsubscribed_conversations: ok, rejected_conversations: f.conversation_ids.filter((id) => !mine.has(id)) });
     },
@@ -126,13 +134,20 @@ export function gateway(d: GatewayDeps) {
     const result = d.journal.replay(c.userId!, lastEventId, upTo);
     if (result.kind === "resync") return reply({ type: "resync_required" });
     for (const e of result.events) {
-      const conversationId = (e.payload as { conversationId?: number }).conversationId;
-      const reachedLive = e.id > c.liveFrom && !(conversationId !== undefined && c.unsubscribed.has(conversationId));
-      if (reachedLive) continue;
+      if (e.id > c.liveFrom && reachedLive(c, e)) continue;
       const frame = renderEvent(e.name, e.payload, e.id);
       if (frame !== null) c.socket.send(frame);
     }
     reply({ type: "resume_complete", last_event_id: Math.max(upTo, lastEventId) });
+  }
+
+  /** Whether an event after liveFrom reached this connection live (see Connection.missedFrom). */
+  function reachedLive(c: Connection, e: JournalEvent): boolean {
+    const conversationId = conversationOf(e);
+    const missedFrom = conversationId === undefined ? undefined : c.missedFrom.get(conversationId);
+    if (missedFrom === undefined || e.id <= missedFrom) return true;
+    // Unsubscribed then: only events addressed to the user came through (fanout sends them).
+    return addresseesOf(e.name, e.payload).includes(c.userId!);
   }
 
   function acknowledge(reply: Reply) {
@@ -150,7 +165,14 @@ export function gateway(d: GatewayDeps) {
   }
 
   async function onFrame(c: Connection, message: unknown) {
-    const requestId = requestIdOf(message);
+    let decoded: unknown;
+    let undecodable: unknown = null;
+    try {
+      decoded = decodeFrame(message);
+    } catch (e) {
+      undecodable = e;
+    }
+    const requestId = requestIdOf(decoded);
     const reply: Reply = (frame) => {
       c.socket.send(JSON.stringify(requestId === undefined ? frame : { ...frame, request_id: requestId }));
     };
@@ -161,7 +183,11 @@ export function gateway(d: GatewayDeps) {
     }
     c.refusedInARow = 0;
     try {
-      const frame = parseFrame(message);
+      if (undecodable) throw undecodable;
+      const frame = parseFrame(decoded);
+      // A client may send frames right behind its auth frame without waiting for auth_success:
+      // they are handled once the token is checked, in order, not refused with AUTH_REQUIRED.
+      if (c.authenticating) await c.authenticating;
       if (c.userId === null && frame.type !== "auth") throw new AppError("AUTH_REQUIRED", "Send an auth frame first");
       await (handlers[frame.type] as Handler<typeof frame.type>)(c, frame as never, reply);
     } catch (e) {
@@ -184,9 +210,11 @@ export function gateway(d: GatewayDeps) {
       }
       const c = registry.open(socket, 2 * fps);
       connectionOf.set(socket, c);
+      // ws.authDeadlineMs: 10 s by default (CONTRACT §8), a setting so tests need not wait.
+      const deadline = realtime.config.ws.authDeadlineMs;
       c.authTimer = setTimeout(() => {
-        if (c.userId === null) socket.close(CLOSE_UNAUTHENTICATED, "no auth frame within 10 s");
-      }, AUTH_DEADLINE_MS);
+        if (c.userId === null) socket.close(CLOSE_UNAUTHENTICATED, `no auth frame within ${deadline} ms`);
+      }, deadline);
     },
     message(ws, message) {
       const c = connectionOf.get(ws.raw);
@@ -200,4 +228,10 @@ export function gateway(d: GatewayDeps) {
       if (c.userId !== null) presence.disconnected(c.userId, remaining);
     },
   });
+}
+
+/** The conversation a journaled event belongs to (payloads name it one of three ways). */
+function conversationOf(e: JournalEvent): number | undefined {
+  const p = e.payload as { conversationId?: number; conversation?: { conversation_id: number }; message?: { conversation_id: number } };
+  return p.conversationId ?? p.conversation?.conversation_id ?? p.message?.conversation_id;
 }

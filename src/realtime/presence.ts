@@ -16,6 +16,8 @@ export type Publish = (topic: string, data: string) => void;
 
 export class Presence {
   private readonly status = new Map<number, "online" | "away">();
+  /** For connected users: whether others were last told their real status (false: hidden). */
+  private readonly shown = new Map<number, boolean>();
 
   constructor(
     readonly enabled: boolean,
@@ -43,6 +45,22 @@ export class Presence {
     const now = Date.now();
     this.users.touchLastActive(userId, now);
     this.announce(userId, "offline", now);
+    this.shown.delete(userId);
+  }
+
+  /**
+   * The user's profile changed. Hiding the online status while connected is announced as
+   * "offline" at once: a hidden user's later disconnect is not announced, so watchers who saw
+   * them online would otherwise see them online forever. Showing it again announces the status.
+   */
+  privacyChanged(userId: number) {
+    const status = this.status.get(userId);
+    if (!this.enabled || !status) return;
+    const visible = !!this.users.findById(userId)?.show_online_status;
+    if (this.shown.get(userId) === visible) return;
+    if (visible) this.announce(userId, status, null);
+    else this.broadcast(userId, "offline", null);
+    this.shown.set(userId, visible);
   }
 
   set(userId: number, status: "online" | "away") {
@@ -61,8 +79,12 @@ export class Presence {
   private announce(userId: number, status: PresenceStatus, lastSeen: number | null) {
     if (!this.enabled) return;
     const user = this.users.findById(userId);
+    this.shown.set(userId, !!user?.show_online_status);
     if (!user || !user.show_online_status) return;
-    const seen = lastSeen !== null && user.show_last_seen ? iso(lastSeen) : null;
+    this.broadcast(userId, status, lastSeen !== null && user.show_last_seen ? iso(lastSeen) : null);
+  }
+
+  private broadcast(userId: number, status: PresenceStatus, seen: string | null) {
     this.publish(topics.presence(userId), JSON.stringify({ type: "presence_changed", user_id: userId, status, last_seen: seen }));
     this.bus.publish("presence.changed", { userId, status, lastSeen: seen });
   }

@@ -38,7 +38,12 @@ export class Realtime {
     const on = config.presence === "on";
     this.presence = new Presence(on, users, publish, bus);
     this.typing = new Typing(on, publish, config.ws.typingTtlMs, bus);
-    this.stopFanout = startFanout(bus, this.registry, publish);
+    const stopFanout = startFanout(bus, this.registry, publish);
+    const stopPrivacy = bus.subscribe("user.updated", ({ userId }) => this.presence.privacyChanged(userId));
+    this.stopFanout = () => {
+      stopFanout();
+      stopPrivacy();
+    };
     // Slow readers: a connection whose unsent bytes pass the bound is told to come back later
     // (it will resume from its last event_id). Bun's own hard limit, twice this, is the backstop.
     this.sweeper = setInterval(() => this.closeSlowReaders(), 500);
