@@ -5,8 +5,8 @@
  */
 import { GraphQLError } from "graphql";
 import type { ConversationView } from "../conversations/model";
-import type { MessageView } from "../messages/model";
-import type { UserProfile } from "../users/model";
+import type { LastMessageView, MessageView } from "../messages/model";
+import type { UserProfile, UserSummary } from "../users/model";
 import { historyCursor } from "../messages/service";
 import { encodeCursor } from "../lib/cursor";
 import { invalidField } from "../lib/errors";
@@ -30,43 +30,85 @@ function connection<T>(nodes: { node: T; cursor: string }[], hasNextPage: boolea
   return { edges: nodes, pageInfo: { hasNextPage, endCursor: nodes.length ? nodes[nodes.length - 1]!.cursor : null } };
 }
 
+/**
+ * A User resolves from a full profile (the user loader, `me`) or from the summary a
+ * conversation's participant list already carries: names and picture come from either, and
+ * only the fields a summary lacks load the profile, batched per request. Lists of people thus
+ * cost no query of their own.
+ */
+type UserSource = UserProfile | UserSummary;
+const isProfile = (u: UserSource): u is UserProfile => "privacy_settings" in u;
+const profileOf = (u: UserSource, ctx: Ctx): UserProfile | Promise<UserProfile | null> => (isProfile(u) ? u : ctx.loaders.user.load(u.user_id));
+
 const userFields = {
-  id: (u: UserProfile) => String(u.user_id),
-  firstName: (u: UserProfile) => u.first_name,
-  lastName: (u: UserProfile) => u.last_name,
-  profilePictureUrl: (u: UserProfile) => u.profile_picture_url,
-  statusMessage: (u: UserProfile) => u.status_message ?? null,
-  lastActiveAt: (u: UserProfile) => u.last_active_at ?? null,
-  isOnline: (u: UserProfile, _: unknown, ctx: Ctx) => {
-    const self = ctx.identity?.userId === u.user_id;
-    if (!self && u.privacy_settings && !u.privacy_settings.show_online_status) return false;
-    return ctx.realtime.presence.statusOf(u.user_id) !== "offline";
+  id: (u: UserSource) => String(u.user_id),
+  username: (u: UserSource) => u.username,
+  firstName: (u: UserSource) => u.first_name,
+  lastName: (u: UserSource) => u.last_name,
+  profilePictureUrl: (u: UserSource) => u.profile_picture_url,
+  statusMessage: async (u: UserSource, _: unknown, ctx: Ctx) => (await profileOf(u, ctx))?.status_message ?? null,
+  lastActiveAt: async (u: UserSource, _: unknown, ctx: Ctx) => (await profileOf(u, ctx))?.last_active_at ?? null,
+  isOnline: async (u: UserSource, _: unknown, ctx: Ctx) => {
+    if (ctx.realtime.presence.statusOf(u.user_id) === "offline") return false; // most people, no profile needed
+    if (ctx.identity?.userId === u.user_id) return true;
+    // Online: shown only if the user lets others see it.
+    return (await profileOf(u, ctx))?.privacy_settings.show_online_status ?? false;
   },
 };
 
+/**
+ * A conversation's last message as the conversation list already has it. A list shows little
+ * of it (id, content, sender, time), so those fields resolve from what is loaded; any other
+ * field loads the whole message through the per-request loader, one batch for the page. This
+ * spares the seed's GetConversations three statements and a second read of every participant.
+ */
+interface LastMessageRef {
+  last: LastMessageView;
+  conversationId: number;
+  /** The conversation's participants: the sender is usually one of them. */
+  participants: UserSummary[];
+}
+type MessageSource = MessageView | LastMessageRef;
+const isRef = (m: MessageSource): m is LastMessageRef => "last" in m;
+
+/** A field that needs the whole message. */
+function whole<T>(fn: (m: MessageView, ctx: Ctx) => T) {
+  return async (m: MessageSource, _: unknown, ctx: Ctx): Promise<T | null> => {
+    if (!isRef(m)) return fn(m, ctx);
+    const loaded = await ctx.loaders.message.load(m.last.message_id);
+    return loaded ? fn(loaded, ctx) : null;
+  };
+}
+
 const messageFields = {
-  id: (m: MessageView) => m.message_id,
-  conversationId: (m: MessageView) => String(m.conversation_id),
-  sender: (m: MessageView, _: unknown, ctx: Ctx) => (m.sender_id === null ? null : ctx.loaders.user.load(m.sender_id)),
-  type: (m: MessageView) => upper(m.message_type),
-  mediaAttachments: (m: MessageView) =>
+  id: (m: MessageSource) => (isRef(m) ? m.last.message_id : m.message_id),
+  conversationId: (m: MessageSource) => String(isRef(m) ? m.conversationId : m.conversation_id),
+  sender: (m: MessageSource, _: unknown, ctx: Ctx) => {
+    const senderId = isRef(m) ? m.last.sender_id : m.sender_id;
+    if (senderId === null) return null;
+    return (isRef(m) && m.participants.find((p) => p.user_id === senderId)) || ctx.loaders.user.load(senderId);
+  },
+  type: (m: MessageSource) => upper(isRef(m) ? m.last.message_type : m.message_type),
+  content: (m: MessageSource) => (isRef(m) ? m.last.content : m.content),
+  deleted: (m: MessageSource) => (isRef(m) ? m.last.deleted : m.deleted),
+  createdAt: (m: MessageSource) => (isRef(m) ? m.last.created_at : m.created_at),
+  mediaAttachments: whole((m) =>
     m.media_attachments.map((a) => ({ fileId: a.file_id, fileType: a.file_type, fileUrl: a.file_url, thumbnailUrl: a.thumbnail_url })),
-  reactions: (m: MessageView) => Object.entries(m.reactions).map(([emoji, userIds]) => ({ emoji, count: userIds.length, userIds })),
-  replyTo: (m: MessageView, _: unknown, ctx: Ctx) => (m.reply_to_message_id ? ctx.loaders.message.load(m.reply_to_message_id) : null),
-  clientMessageId: (m: MessageView) => m.client_message_id,
-  createdAt: (m: MessageView) => m.created_at,
-  updatedAt: (m: MessageView) => m.updated_at,
-  deliveryStatus: (m: MessageView) => upper(m.delivery_status),
+  ),
+  reactions: whole((m) => Object.entries(m.reactions).map(([emoji, userIds]) => ({ emoji, count: userIds.length, userIds }))),
+  replyTo: whole((m, ctx) => (m.reply_to_message_id ? ctx.loaders.message.load(m.reply_to_message_id) : null)),
+  clientMessageId: whole((m) => m.client_message_id),
+  edited: whole((m) => m.edited),
+  updatedAt: whole((m) => m.updated_at),
+  deliveryStatus: whole((m) => upper(m.delivery_status)),
 };
 
 const conversationFields = {
   id: (c: ConversationView) => String(c.conversation_id),
   type: (c: ConversationView) => upper(c.conversation_type),
   createdBy: (c: ConversationView, _: unknown, ctx: Ctx) => (c.created_by === null ? null : ctx.loaders.user.load(c.created_by)),
-  participants: async (c: ConversationView, _: unknown, ctx: Ctx) =>
-    (await ctx.loaders.user.loadMany(c.participants.map((p) => p.user_id))).filter((u): u is UserProfile => !!u && !(u instanceof Error)),
-  members: (c: ConversationView, _: unknown, ctx: Ctx) =>
-    c.participants.map((p) => ({ user: ctx.loaders.user.load(p.user_id), role: upper(p.role), joinedAt: p.joined_at })),
+  participants: (c: ConversationView): UserSource[] => c.participants,
+  members: (c: ConversationView) => c.participants.map((p) => ({ user: p, role: upper(p.role), joinedAt: p.joined_at })),
   messages: (c: ConversationView, args: { first?: number; after?: string }, ctx: Ctx) =>
     guarded(() => {
       const page = ctx.core.messages.history(requireIdentity(ctx).userId, c.conversation_id, {
@@ -75,7 +117,8 @@ const conversationFields = {
       });
       return connection(page.messages.map((m) => ({ node: m, cursor: historyCursor(m.message_id) })), page.has_more);
     }),
-  lastMessage: (c: ConversationView, _: unknown, ctx: Ctx) => (c.last_message ? ctx.loaders.message.load(c.last_message.message_id) : null),
+  lastMessage: (c: ConversationView): LastMessageRef | null =>
+    c.last_message ? { last: c.last_message, conversationId: c.conversation_id, participants: c.participants } : null,
   unreadCount: (c: ConversationView) => c.unread_count,
   lastReadMessageId: (c: ConversationView) => c.last_read_message_id,
   createdAt: (c: ConversationView) => c.created_at,
