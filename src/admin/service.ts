@@ -37,9 +37,10 @@ export class AdminService {
     this.live = live;
   }
 
+  /** Newest accounts first (what an operator usually looks for), keyset-paged. */
   listUsers(q: string | null, limit: number, cursor: string | undefined) {
-    const after = cursor === undefined ? 0 : decodeCursor<{ i: number }>(cursor, (c) => Number.isInteger(c.i)).i;
-    const { rows, total } = this.store.selectUsers(q && q.trim() ? q.trim() : null, after, limit + 1);
+    const before = cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeCursor<{ i: number }>(cursor, (c) => Number.isInteger(c.i)).i;
+    const { rows, total } = this.store.selectUsers(q && q.trim() ? q.trim() : null, before, limit + 1);
     const page = rows.slice(0, limit);
     return {
       users: page.map((r) => this.core.users.account(r)),

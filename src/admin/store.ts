@@ -27,9 +27,9 @@ export class AdminStore {
   private readonly perDayQ;
 
   constructor(private readonly db: Db) {
-    // Keyset by id; `q` filters on a prefix of email, username or names (case-insensitive).
+    // Newest accounts first, keyset by id; `q` filters on a prefix of email, username or names.
     const match = `($q IS NULL OR email LIKE $p ESCAPE '\\' OR username LIKE $p ESCAPE '\\' OR first_name LIKE $p ESCAPE '\\' OR last_name LIKE $p ESCAPE '\\')`;
-    this.usersQ = db.query<UserRow, any>(`SELECT * FROM users WHERE id > $after AND ${match} ORDER BY id LIMIT $limit`);
+    this.usersQ = db.query<UserRow, any>(`SELECT * FROM users WHERE id < $before AND ${match} ORDER BY id DESC LIMIT $limit`);
     this.countQ = db.query<{ n: number }, any>(`SELECT count(*) AS n FROM users WHERE ${match}`);
     this.conversationsQ = db.query<ConversationOverviewRow, [number, number]>(
       `SELECT c.id, c.type, c.title, c.created_by, c.created_at, c.updated_at,
@@ -55,9 +55,9 @@ export class AdminStore {
     );
   }
 
-  selectUsers(q: string | null, after: number, limit: number): { rows: UserRow[]; total: number } {
+  selectUsers(q: string | null, before: number, limit: number): { rows: UserRow[]; total: number } {
     const p = q === null ? null : q.replace(/[\\%_]/g, (c) => "\\" + c) + "%";
-    return { rows: this.usersQ.all({ q, p, after, limit }), total: this.countQ.get({ q, p })!.n };
+    return { rows: this.usersQ.all({ q, p, before, limit }), total: this.countQ.get({ q, p })!.n };
   }
 
   selectConversations(after: number, limit: number): ConversationOverviewRow[] {
