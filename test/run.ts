@@ -15,7 +15,7 @@ if (!process.env.CONFAB_SKIP_BUILD && run(["run", "build"]) !== 0) {
 
 mkdirSync("test-output", { recursive: true });
 const junit = "test-output/junit.xml";
-const code = run(["test", "--reporter=junit", `--reporter-outfile=${junit}`, ...process.argv.slice(2)]);
+const code = run(["test", "--timeout=30000", "--reporter=junit", `--reporter-outfile=${junit}`, ...process.argv.slice(2)]);
 
 // Count from the JUnit report: bun's own summary goes to stderr in a form CI does not read.
 let passed = 0;

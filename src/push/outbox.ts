@@ -24,6 +24,9 @@ const CONCURRENCY = 64;
 const TTL_SECONDS = 24 * 3600;
 /** Failed jobs stay this long for operators to see, then are pruned. */
 const KEEP_FAILED_MS = 24 * 3600 * 1000;
+const PRUNE_EVERY_MS = 60_000;
+/** After an unexpected error the worker looks again this much later. */
+const RETRY_WORKER_MS = 5_000;
 
 export interface OutboxOptions {
   random?: () => number;
@@ -34,6 +37,7 @@ export class PushOutbox {
   private running = false;
   private again = false;
   private stopped = false;
+  private prunedAt = 0;
   readonly stats = { sent: 0, retried: 0, failed: 0, dead: 0 };
 
   constructor(
@@ -100,6 +104,7 @@ export class PushOutbox {
   private async drain() {
     if (this.running || this.stopped) return;
     this.running = true;
+    let next: number | null = null;
     try {
       for (;;) {
         this.again = false;
@@ -109,15 +114,20 @@ export class PushOutbox {
         await this.writer.run(() => due.forEach((j) => this.store.claim(j.id, now + LEASE_MS)));
         await runLimited(due, CONCURRENCY, (j) => this.deliver(j));
       }
-      await this.writer.run(() => this.store.pruneFailed(Date.now() - KEEP_FAILED_MS));
+      if (Date.now() - this.prunedAt > PRUNE_EVERY_MS) {
+        this.prunedAt = Date.now();
+        await this.writer.run(() => this.store.pruneFailed(Date.now() - KEEP_FAILED_MS));
+      }
+      next = this.store.nextDueAt();
     } catch (e) {
-      this.log.error("push worker failed", { error: e });
+      // The database may be busy or closing: look again a little later rather than never.
+      if (!this.stopped) this.log.error("push worker failed", { error: e });
+      next = Date.now() + RETRY_WORKER_MS;
     } finally {
       this.running = false;
     }
     if (this.stopped) return;
     if (this.again) return this.schedule(0);
-    const next = this.store.nextDueAt();
     if (next !== null) this.schedule(Math.min(next - Date.now(), MAX_DELAY_MS));
   }
 
