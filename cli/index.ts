@@ -16,6 +16,7 @@ import { registerBackup } from "./commands/backup";
 import { registerStats } from "./commands/stats";
 import { registerConfig } from "./commands/config";
 import { registerDoctor } from "./commands/doctor";
+import { registerMedia } from "./commands/media";
 import pkg from "../package.json" with { type: "json" };
 
 export function buildProgram(): Command {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerStats(program);
   registerConfig(program);
   registerDoctor(program);
+  registerMedia(program);
   // Every subcommand reports usage errors through exitOverride, like the program itself.
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;

@@ -4,10 +4,10 @@
  * to upload them over real HTTP and fetch signed URLs without a token.
  */
 import { readdirSync, type Dirent } from "node:fs";
-import type { Metadata } from "sharp";
+import sharp, { type Metadata } from "sharp";
 import type { Res, TestServer, TestUser } from "./harness";
 
-export const sharp = require("sharp") as typeof import("sharp");
+export { sharp };
 
 /** A gradient so encoders have something to encode and thumbnails something to show. */
 function gradient(width: number, height: number, channels: 3 | 4 = 3): Buffer {
