@@ -38,7 +38,16 @@ function connection<T>(nodes: { node: T; cursor: string }[], hasNextPage: boolea
  */
 type UserSource = UserProfile | UserSummary;
 const isProfile = (u: UserSource): u is UserProfile => "privacy_settings" in u;
-const profileOf = (u: UserSource, ctx: Ctx): UserProfile | Promise<UserProfile | null> => (isProfile(u) ? u : ctx.loaders.user.load(u.user_id));
+
+/**
+ * A field that needs the profile. Synchronous when the profile is at hand: a promise from any
+ * field sends graphql-js down its slower path for the whole object, and lists hold many users.
+ */
+function fromProfile<T>(fn: (p: UserProfile) => T, fallback: T) {
+  return (u: UserSource, _: unknown, ctx: Ctx): T | Promise<T> =>
+    isProfile(u) ? fn(u) : ctx.loaders.user.load(u.user_id).then((p) => (p ? fn(p) : fallback));
+}
+const onlineIfShown = fromProfile((p) => p.privacy_settings.show_online_status, false);
 
 const userFields = {
   id: (u: UserSource) => String(u.user_id),
@@ -46,13 +55,12 @@ const userFields = {
   firstName: (u: UserSource) => u.first_name,
   lastName: (u: UserSource) => u.last_name,
   profilePictureUrl: (u: UserSource) => u.profile_picture_url,
-  statusMessage: async (u: UserSource, _: unknown, ctx: Ctx) => (await profileOf(u, ctx))?.status_message ?? null,
-  lastActiveAt: async (u: UserSource, _: unknown, ctx: Ctx) => (await profileOf(u, ctx))?.last_active_at ?? null,
-  isOnline: async (u: UserSource, _: unknown, ctx: Ctx) => {
-    if (ctx.realtime.presence.statusOf(u.user_id) === "offline") return false; // most people, no profile needed
+  statusMessage: fromProfile((p) => p.status_message ?? null, null),
+  lastActiveAt: fromProfile((p) => p.last_active_at ?? null, null),
+  isOnline: (u: UserSource, args: unknown, ctx: Ctx) => {
+    if (ctx.realtime.presence.statusOf(u.user_id) === "offline") return false; // most people: no profile needed
     if (ctx.identity?.userId === u.user_id) return true;
-    // Online: shown only if the user lets others see it.
-    return (await profileOf(u, ctx))?.privacy_settings.show_online_status ?? false;
+    return onlineIfShown(u, args, ctx); // online: shown only if the user lets others see it
   },
 };
 
@@ -71,13 +79,10 @@ interface LastMessageRef {
 type MessageSource = MessageView | LastMessageRef;
 const isRef = (m: MessageSource): m is LastMessageRef => "last" in m;
 
-/** A field that needs the whole message. */
+/** A field that needs the whole message (synchronous when it is at hand, as for users). */
 function whole<T>(fn: (m: MessageView, ctx: Ctx) => T) {
-  return async (m: MessageSource, _: unknown, ctx: Ctx): Promise<T | null> => {
-    if (!isRef(m)) return fn(m, ctx);
-    const loaded = await ctx.loaders.message.load(m.last.message_id);
-    return loaded ? fn(loaded, ctx) : null;
-  };
+  return (m: MessageSource, _: unknown, ctx: Ctx): T | null | Promise<T | null> =>
+    isRef(m) ? ctx.loaders.message.load(m.last.message_id).then((loaded) => (loaded ? fn(loaded, ctx) : null)) : fn(m, ctx);
 }
 
 const messageFields = {
