@@ -58,6 +58,7 @@ import {
   ensureWrk,
   hasTaskset,
   machineBusySeconds,
+  runQueueWaitSeconds,
   setNiceness,
   rss,
   runLoad,
@@ -271,6 +272,10 @@ interface ReadResult extends LoadResult {
   detail: string;
   connections: number;
   serverCpuPct: number;
+  /** Server CPU time per request (µs): 1e6 / this is what one core could serve. */
+  serverCpuUsPerReq: number;
+  /** Time the server was runnable but waiting for a CPU, % of the run: > 0 means other work held it back. */
+  runQueueWaitPct: number;
   /** CPU used by other processes on the machine during the run (not server, not load generator). */
   otherCpuPct: number;
 }
@@ -287,6 +292,8 @@ interface SendResult extends LoadResult {
   deviceFlushes: number | null;
   serverMeanMs: number | null;
   serverCpuPct: number;
+  serverCpuUsPerReq: number;
+  runQueueWaitPct: number;
   otherCpuPct: number;
   rssMb: number;
   peakRssMb: number;
@@ -299,12 +306,23 @@ const tool: "wrk" | "autocannon" = opt.tool === "autocannon" ? "autocannon" : en
 async function readScenario(run: Run, name: string, detail: string, reqs: Req[], c: number): Promise<ReadResult> {
   const load = { url: run.server.url, reqs, connections: c, cpu: opt["load-cpu"]!, tool, dir: run.dataDir };
   if (warmup > 0) await runLoad({ ...load, seconds: warmup });
-  const cpu0 = cpuSeconds(run.server.proc.pid);
+  const pid = run.server.proc.pid;
+  const cpu0 = cpuSeconds(pid);
+  const wait0 = runQueueWaitSeconds(pid);
   const busy0 = machineBusySeconds();
   const r = await runLoad({ ...load, seconds });
-  const cpu = cpuSeconds(run.server.proc.pid) - cpu0;
+  const cpu = cpuSeconds(pid) - cpu0;
   const other = machineBusySeconds() - busy0 - cpu - r.loadCpuSeconds;
-  return { name, detail, connections: c, ...r, serverCpuPct: (cpu / r.seconds) * 100, otherCpuPct: Math.max(0, (other / r.seconds) * 100) };
+  return {
+    name,
+    detail,
+    connections: c,
+    ...r,
+    serverCpuPct: (cpu / r.seconds) * 100,
+    serverCpuUsPerReq: (cpu / Math.max(1, r.requests)) * 1e6,
+    runQueueWaitPct: ((runQueueWaitSeconds(pid) - wait0) / r.seconds) * 100,
+    otherCpuPct: Math.max(0, (other / r.seconds) * 100),
+  };
 }
 
 function sendReqs(run: Run, f: Fixtures): Req[] {
@@ -329,9 +347,11 @@ async function sendScenario(run: Run, f: Fixtures, name: string, pinned: boolean
   const m0 = await scrape(run.server.url);
   const f0 = deviceFlushes(run.dataDir);
   const cpu0 = cpuSeconds(run.server.proc.pid);
+  const wait0 = runQueueWaitSeconds(run.server.proc.pid);
   const busy0 = machineBusySeconds();
   const r = await runLoad({ ...load, seconds });
   const cpu = cpuSeconds(run.server.proc.pid) - cpu0;
+  const wait = runQueueWaitSeconds(run.server.proc.pid) - wait0;
   const other = machineBusySeconds() - busy0 - cpu - r.loadCpuSeconds;
   const f1 = deviceFlushes(run.dataDir);
   const m1 = await scrape(run.server.url);
@@ -359,6 +379,8 @@ async function sendScenario(run: Run, f: Fixtures, name: string, pinned: boolean
     deviceFlushes: flushes,
     serverMeanMs: sum !== null && count ? (sum / count) * 1000 : null,
     serverCpuPct: (cpu / r.seconds) * 100,
+    serverCpuUsPerReq: (cpu / Math.max(1, r.requests)) * 1e6,
+    runQueueWaitPct: (wait / r.seconds) * 100,
     otherCpuPct: Math.max(0, (other / r.seconds) * 100),
     ...rss(run.server.proc.pid),
     writerMetrics,
@@ -473,51 +495,47 @@ async function main() {
     }
   }
 
-  // Investigations: synchronous FULL vs NORMAL from a source copy; fsyncs counted by strace; a CPU profile.
+  // Investigations: synchronous FULL vs NORMAL from a source copy; fsyncs counted by strace; a CPU
+  // profile. A run that fails is reported and skipped: the figures above still print.
   const variant = opt.sync || opt.strace || opt["cpu-prof"] ? makeVariant() : null;
-  try {
-    for (const sync of opt.sync ? opt.sync.split(",").map((s) => s.trim().toUpperCase()) : []) {
-      log(`send from a source copy, synchronous=${sync}, pinned…`);
-      const run = await boot(seeded.path, { ...base, sourceRoot: variant!.root, env: { CONFAB_BENCH_SYNCHRONOUS: sync } }, senderIds, meta.password);
-      try {
-        sends.push(await sendScenario(run, f, `send (source, synchronous=${sync}, pinned)`, true));
-      } finally {
-        await shutdown(run);
-      }
-    }
-    if (opt.strace) {
-      log("send from a source copy under strace -f -c (fsync, fdatasync, pwrite64), pinned…");
-      const straceFile = join(tmpdir(), `confab-bench-strace-${process.pid}.txt`);
-      const run = await boot(
-        seeded.path,
-        { ...base, sourceRoot: variant!.root, wrap: ["strace", "-f", "-c", "-o", straceFile, "--seccomp-bpf", "-e", "trace=fsync,fdatasync,pwrite64"] },
-        senderIds,
-        meta.password,
-      );
+  const investigate = async (name: string, o: Omit<ServerOptions, "dataDir">, afterStop?: (r: SendResult) => void) => {
+    log(`${name}…`);
+    try {
+      const run = await boot(seeded.path, o, senderIds, meta.password);
       let r: SendResult;
       try {
-        r = await sendScenario(run, f, "send (source, under strace, pinned)", true);
+        r = await sendScenario(run, f, name, true);
       } finally {
         await shutdown(run);
       }
-      r.fsyncs = parseStrace(straceFile);
+      afterStop?.(r);
       sends.push(r);
-      rmSync(straceFile, { force: true });
+    } catch (e) {
+      log(`${name} failed: ${(e as Error).message}`);
+    }
+  };
+  try {
+    for (const sync of opt.sync ? opt.sync.split(",").map((s) => s.trim().toUpperCase()) : []) {
+      await investigate(`send (source, synchronous=${sync}, pinned)`, { ...base, sourceRoot: variant!.root, env: { CONFAB_BENCH_SYNCHRONOUS: sync } });
+    }
+    if (opt.strace) {
+      const straceFile = join(tmpdir(), `confab-bench-strace-${process.pid}.txt`);
+      await investigate(
+        "send (source, under strace, pinned)",
+        { ...base, sourceRoot: variant!.root, wrap: ["strace", "-f", "-c", "-o", straceFile, "--seccomp-bpf", "-e", "trace=fsync,fdatasync,pwrite64"] },
+        (r) => {
+          r.fsyncs = parseStrace(straceFile);
+          rmSync(straceFile, { force: true });
+        },
+      );
     }
     if (opt["cpu-prof"]) {
       const dir = resolve(opt["cpu-prof"]);
-      log(`send from source with --cpu-prof-md into ${dir}, pinned…`);
-      const run = await boot(
-        seeded.path,
-        { ...base, sourceRoot: variant!.root, bunArgs: ["--cpu-prof-md", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=send-${Date.now()}.md`] },
-        senderIds,
-        meta.password,
-      );
-      try {
-        sends.push(await sendScenario(run, f, "send (source, --cpu-prof, pinned)", true));
-      } finally {
-        await shutdown(run);
-      }
+      await investigate("send (source, --cpu-prof, pinned)", {
+        ...base,
+        sourceRoot: variant!.root,
+        bunArgs: ["--cpu-prof-md", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=send-${Date.now()}.md`],
+      });
     }
   } finally {
     variant?.dispose();
@@ -580,7 +598,7 @@ function print(r: {
       `\nsend: POST /api/v1/conversations/{id}/messages, ${connections} connections, 201 after COMMIT; ${f.sendPairs.length} (sender, conversation) pairs ` +
         `of ${new Set(f.sendPairs.map((p) => p.userId)).size} users, ${fmt(members, 1)} participants per conversation on average`,
     );
-    const rows = [["run", "msgs/s", "p50 ms", "p99 ms", "max ms", "errors", "batches", "msgs/batch", "srv mean ms", "srv CPU %", "other CPU %", "RSS MB", "peak MB"]];
+    const rows = [["run", "msgs/s", "p50 ms", "p99 ms", "max ms", "errors", "batches", "msgs/batch", "srv mean ms", "srv CPU %", "CPU µs/msg", "runq wait %", "other CPU %", "RSS MB", "peak MB"]];
     for (const x of r.sends) {
       rows.push([
         x.name,
@@ -593,6 +611,8 @@ function print(r: {
         x.batches ? fmt(x.rowsAdded / x.batches, 1) : "—",
         fmt(x.serverMeanMs, 2),
         fmt(x.serverCpuPct),
+        fmt(x.serverCpuUsPerReq),
+        fmt(x.runQueueWaitPct),
         fmt(x.otherCpuPct),
         fmt(x.rssMb),
         fmt(x.peakRssMb),
@@ -611,9 +631,9 @@ function print(r: {
   }
   if (r.reads.length) {
     console.log(`\nread paths (server pinned, load on its own core)`);
-    const rows = [["path", "conns", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "srv CPU %", "other CPU %", "what"]];
+    const rows = [["path", "conns", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "srv CPU %", "CPU µs/req", "runq wait %", "other CPU %", "what"]];
     for (const x of r.reads) {
-      rows.push([x.name, String(x.connections), fmt(x.rps), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2), fmt(x.maxMs, 1), fmt(x.socketErrors + x.badStatus), fmt(x.serverCpuPct), fmt(x.otherCpuPct), x.detail]);
+      rows.push([x.name, String(x.connections), fmt(x.rps), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2), fmt(x.maxMs, 1), fmt(x.socketErrors + x.badStatus), fmt(x.serverCpuPct), fmt(x.serverCpuUsPerReq), fmt(x.runQueueWaitPct), fmt(x.otherCpuPct), x.detail]);
     }
     table(rows);
   }
@@ -623,9 +643,12 @@ function print(r: {
         ? `; sent through the server: ${fmt(r.size.grownBytesPerMessage)} bytes per message (${fmt(r.size.grownMessages)} messages; ${fmt((r.size.grownBytesPerMessage * 1e6) / 1048576, 1)} MiB per million)`
         : ""),
   );
-  const busy = [...r.sends, ...r.reads].filter((x) => x.otherCpuPct > 10);
+  const busy = [...r.sends, ...r.reads].filter((x) => x.otherCpuPct > 10 || x.runQueueWaitPct > 5);
   if (busy.length)
-    console.log(`WARNING: other processes used > 10% CPU during ${busy.length} run(s) (column "other CPU %"): those figures are low; rerun on a quiet machine`);
+    console.log(
+      `WARNING: in ${busy.length} run(s) other processes used > 10% CPU or kept the server waiting for a CPU > 5% of the time ` +
+        `(columns "other CPU %", "runq wait %"): req/s and latency are low there; "CPU µs/req" (1e6 / it = one core's capacity) holds up better`,
+    );
   console.log(`total ${fmt(r.totalSeconds)} s`);
 }
 

@@ -146,6 +146,22 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
 }
 
+/**
+ * Seconds the process's threads spent runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat):
+ * on a machine shared with other work, how much the figures were held back by it.
+ */
+export function runQueueWaitSeconds(pid: number): number {
+  let ns = 0;
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[1]);
+      } catch {}
+    }
+  } catch {}
+  return ns / 1e9;
+}
+
 /** Busy jiffies (USER_HZ) of the whole machine, all cores: what else ran during a run. */
 export function machineBusySeconds(): number {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);

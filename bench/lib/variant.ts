@@ -5,7 +5,7 @@
  * Knobs (environment variables read by the copy):
  *   CONFAB_BENCH_SYNCHRONOUS   PRAGMA synchronous (FULL by default, as in src/db/open.ts)
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./load";
@@ -24,13 +24,12 @@ const PATCHES: Patch[] = [
   },
 ];
 
-/** Copy src/, cli/, migrations/ and the package files to a temp dir and apply the knobs. */
+/** Copy the checkout (less node_modules, dist, .git) to a temp dir and apply the knobs. */
 export function makeVariant(): { root: string; dispose(): void } {
   const root = mkdtempSync(join(tmpdir(), "confab-bench-variant-"));
-  for (const p of ["src", "cli", "migrations", "package.json", "tsconfig.json", "bunfig.toml"]) {
-    try {
-      cpSync(join(ROOT, p), join(root, p), { recursive: true });
-    } catch {}
+  for (const p of readdirSync(ROOT)) {
+    if (p === "node_modules" || p === "dist" || p === ".git") continue;
+    cpSync(join(ROOT, p), join(root, p), { recursive: true });
   }
   symlinkSync(join(ROOT, "node_modules"), join(root, "node_modules"));
   for (const patch of PATCHES) {
