@@ -147,7 +147,7 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * Seconds the process's threads spent runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat):
+ * Seconds the process's threads spent runnable but waiting for a CPU (schedstat of every thread under /proc/<pid>/task):
  * on a machine shared with other work, how much the figures were held back by it.
  */
 export function runQueueWaitSeconds(pid: number): number {
