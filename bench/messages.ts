@@ -306,7 +306,7 @@ const tool: "wrk" | "autocannon" = opt.tool === "autocannon" ? "autocannon" : en
 async function readScenario(run: Run, name: string, detail: string, reqs: Req[], c: number): Promise<ReadResult> {
   const load = { url: run.server.url, reqs, connections: c, cpu: opt["load-cpu"]!, tool, dir: run.dataDir };
   if (warmup > 0) await runLoad({ ...load, seconds: warmup });
-  const pid = run.server.proc.pid;
+  const pid = run.server.pid;
   const cpu0 = cpuSeconds(pid);
   const wait0 = runQueueWaitSeconds(pid);
   const busy0 = machineBusySeconds();
@@ -346,12 +346,12 @@ async function sendScenario(run: Run, f: Fixtures, name: string, pinned: boolean
   const seq1 = maxSeq(run.dbPath);
   const m0 = await scrape(run.server.url);
   const f0 = deviceFlushes(run.dataDir);
-  const cpu0 = cpuSeconds(run.server.proc.pid);
-  const wait0 = runQueueWaitSeconds(run.server.proc.pid);
+  const cpu0 = cpuSeconds(run.server.pid);
+  const wait0 = runQueueWaitSeconds(run.server.pid);
   const busy0 = machineBusySeconds();
   const r = await runLoad({ ...load, seconds });
-  const cpu = cpuSeconds(run.server.proc.pid) - cpu0;
-  const wait = runQueueWaitSeconds(run.server.proc.pid) - wait0;
+  const cpu = cpuSeconds(run.server.pid) - cpu0;
+  const wait = runQueueWaitSeconds(run.server.pid) - wait0;
   const other = machineBusySeconds() - busy0 - cpu - r.loadCpuSeconds;
   const f1 = deviceFlushes(run.dataDir);
   const m1 = await scrape(run.server.url);
@@ -382,7 +382,7 @@ async function sendScenario(run: Run, f: Fixtures, name: string, pinned: boolean
     serverCpuUsPerReq: (cpu / Math.max(1, r.requests)) * 1e6,
     runQueueWaitPct: (wait / r.seconds) * 100,
     otherCpuPct: Math.max(0, (other / r.seconds) * 100),
-    ...rss(run.server.proc.pid),
+    ...rss(run.server.pid),
     writerMetrics,
   };
 }

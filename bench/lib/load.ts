@@ -65,8 +65,26 @@ export function ensureBinary(rebuild: boolean, log: (s: string) => void) {
 
 export interface Server {
   proc: Subprocess<"ignore", "ignore", "pipe">;
+  /** The server process itself: proc.pid, or its descendant when the command is wrapped (strace). */
+  pid: number;
   url: string;
   stderr: string[];
+}
+
+/** The first descendant of `pid` whose command line contains "serve" (or pid itself). */
+function serverProcess(pid: number): number {
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift()!;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes("serve") && !readFileSync(`/proc/${p}/cmdline`, "utf8").startsWith("strace")) return p;
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        const children = readFileSync(`/proc/${p}/task/${t}/children`, "utf8").trim();
+        if (children) queue.push(...children.split(/\s+/).map(Number));
+      }
+    } catch {}
+  }
+  return pid;
 }
 
 export interface ServerOptions {
@@ -104,7 +122,7 @@ export async function startServer(o: ServerOptions): Promise<Server> {
     const m = /listening on (http:\/\/\S+)/.exec(seen.join(""));
     if (m) {
       void drain(reader, seen);
-      return { proc, url: m[1]!, stderr: seen };
+      return { proc, pid: o.wrap?.length ? serverProcess(proc.pid) : proc.pid, url: m[1]!, stderr: seen };
     }
     const chunk = await Promise.race([reader.read(), Bun.sleep(60_000).then(() => null)]);
     if (!chunk || chunk.done) break;
@@ -125,9 +143,21 @@ async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, seen: stri
 }
 
 export async function stopServer(s: Server) {
-  s.proc.kill("SIGTERM");
+  // A wrapper (strace) would detach on SIGTERM and leave the server running: signal the server.
+  if (s.pid !== s.proc.pid) {
+    try {
+      process.kill(s.pid, "SIGTERM");
+    } catch {}
+  } else s.proc.kill("SIGTERM");
   const exited = await Promise.race([s.proc.exited.then(() => true), Bun.sleep(15_000).then(() => false)]);
-  if (!exited) s.proc.kill("SIGKILL");
+  if (!exited) {
+    if (s.pid !== s.proc.pid) {
+      try {
+        process.kill(s.pid, "SIGKILL");
+      } catch {}
+    }
+    s.proc.kill("SIGKILL");
+  }
   await s.proc.exited;
 }
 
