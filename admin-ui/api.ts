@@ -42,10 +42,16 @@ function keep(body: AuthBody) {
   refreshTimer = setTimeout(() => void refresh(), Math.max(5, body.expires_in - 60) * 1000);
 }
 
-export function signOut() {
+/** Drop the tokens without telling the page (a sign-in that is refused keeps its form). */
+function forget() {
   accessToken = null;
   sessionStorage.removeItem(REFRESH_KEY);
   if (refreshTimer) clearTimeout(refreshTimer);
+  refreshTimer = null;
+}
+
+export function signOut() {
+  forget();
   onSignedOut();
 }
 
@@ -82,18 +88,29 @@ export async function signIn(email: string, password: string): Promise<void> {
     }),
   );
   keep(body);
-  try {
-    await api("GET", "/api/v1/admin/stats");
-  } catch (e) {
-    // Signed in, but not an administrator: do not keep a session this page cannot use.
-    await api("POST", "/api/v1/auth/logout", {}).catch(() => {});
-    signOut();
-    throw e instanceof ApiError && e.status === 403 ? new ApiError(403, "FORBIDDEN", "This account is not an administrator") : e;
-  }
+  const probe = await send("GET", "/api/v1/admin/stats");
+  if (probe.ok) return;
+  // Signed in, but not an administrator (or the check failed): end the session this page cannot
+  // use, quietly, so the sign-in form stays on screen to show why.
+  await send("POST", "/api/v1/auth/logout", {}).catch(() => {});
+  forget();
+  if (probe.status === 403) throw new ApiError(403, "FORBIDDEN", "This account is not an administrator");
+  await parse(probe);
 }
 
-/** Trade the stored refresh token for new tokens; false when there is none or it is refused. */
-export async function refresh(): Promise<boolean> {
+let refreshing: Promise<boolean> | null = null;
+
+/**
+ * Trade the stored refresh token for new tokens; false when there is none or it is refused.
+ * One exchange at a time: refresh tokens are single-use, and presenting one twice (two requests
+ * answered 401 together, or the timer firing meanwhile) would end the session as stolen.
+ */
+export function refresh(): Promise<boolean> {
+  refreshing ??= exchange().finally(() => (refreshing = null));
+  return refreshing;
+}
+
+async function exchange(): Promise<boolean> {
   const token = sessionStorage.getItem(REFRESH_KEY);
   if (!token) return false;
   const res = await fetch("/api/v1/auth/refresh", {
@@ -102,8 +119,7 @@ export async function refresh(): Promise<boolean> {
     body: JSON.stringify({ refresh_token: token }),
   });
   if (!res.ok) {
-    sessionStorage.removeItem(REFRESH_KEY);
-    accessToken = null;
+    forget();
     return false;
   }
   keep((await res.json()) as AuthBody);

@@ -27,6 +27,14 @@ export function notice(text: string, kind: "ok" | "error" = "ok") {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
 
+/** An API error as one line: its message, then the per-field reasons that add something. */
+export function describeError(e: unknown, fallback = "Something went wrong"): string {
+  if (!(e instanceof Error) || !("details" in e)) return fallback;
+  const details = (e as Error & { details: { field: string; message: string }[] }).details;
+  const extra = details.filter((d) => d.message !== e.message).map((d) => `${d.field}: ${d.message}`);
+  return [e.message, ...extra].join(" — ");
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;

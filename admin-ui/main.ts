@@ -27,24 +27,35 @@ function shell(content: HTMLElement): HTMLElement {
   );
 }
 
-async function render() {
+/**
+ * Draw the page the hash names. `moveFocus` after a navigation puts keyboard and screen-reader
+ * users at the new page's heading; a redraw after an action (disable, revoke…) leaves focus be.
+ */
+async function render(moveFocus = false, flash?: string) {
   if (!isSignedIn()) {
-    clear(app, loginView(() => (location.hash = "#/dashboard")));
+    // After signing in, show the page that was asked for (a bookmark, or where the session ended).
+    clear(app, loginView(() => void render(true)));
     return;
   }
   const [, page, id] = location.hash.split("/");
   try {
     const view =
-      page === "users" && id ? await userView(Number(id), () => void render()) : page === "users" ? await usersView() : page === "settings" ? await settingsView() : await dashboardView();
+      page === "users" && id
+        ? await userView(Number(id), (message) => void render(false, message), flash)
+        : page === "users"
+          ? await usersView()
+          : page === "settings"
+            ? await settingsView()
+            : await dashboardView();
     clear(app, shell(view));
-    app.querySelector("h1")?.focus?.();
+    if (moveFocus) app.querySelector<HTMLElement>("h1")?.focus();
   } catch (e) {
-    if (!isSignedIn()) return render();
+    if (!isSignedIn()) return render(true);
     clear(app, shell(h("section", {}, notice(e instanceof ApiError ? e.message : "Something went wrong", "error"))));
   }
 }
 
-whenSignedOut(() => void render());
-window.addEventListener("hashchange", () => void render());
+whenSignedOut(() => void render(true));
+window.addEventListener("hashchange", () => void render(true));
 // A reload keeps the session: the refresh token in sessionStorage buys a new access token.
 void refresh().finally(() => void render());

@@ -15,7 +15,7 @@ export async function settingsView(): Promise<HTMLElement> {
   return h(
     "section",
     { "aria-labelledby": "settings-title" },
-    h("h1", { id: "settings-title" }, "Settings"),
+    h("h1", { id: "settings-title", tabindex: "-1" }, "Settings"),
     h("p", { class: "muted" }, "Read-only. Change them with command-line flags, CONFAB_* environment variables or confab.toml, then restart."),
     h("div", { class: "card scroll" }, h("table", { class: "settings" }, h("tbody", {}, ...rows(s)))),
   );

@@ -1,6 +1,6 @@
 /** Users: search, list, create. Each row links to the user's page. */
-import { h, clear, notice, formatTime } from "../dom";
-import { api, ApiError } from "../api";
+import { h, clear, notice, formatTime, describeError } from "../dom";
+import { api } from "../api";
 import type { Account } from "../types";
 
 interface Page {
@@ -15,7 +15,7 @@ function row(u: Account) {
     "tr",
     {},
     h("td", {}, h("a", { href: `#/users/${u.user_id}` }, u.username)),
-    h("td", {}, u.email),
+    h("td", { class: "hide-narrow" }, u.email),
     h("td", {}, `${u.first_name} ${u.last_name}`),
     h("td", {}, h("span", { class: `badge ${u.role}` }, u.role)),
     h("td", {}, u.disabled ? h("span", { class: "badge disabled" }, "disabled") : "active"),
@@ -42,8 +42,7 @@ function createForm(onCreated: (u: Account) => void) {
     { class: "card grid", "aria-labelledby": "create-title" },
     h("h2", { id: "create-title" }, "Create a user"),
     ...Object.values(f).map((x) => x.el),
-    h("div", { class: "field check" }, admin, h("label", { for: "new-admin" }, "Administrator")),
-    h("button", { type: "submit" }, "Create user"),
+    h("div", { class: "form-end" }, h("div", { class: "field check" }, admin, h("label", { for: "new-admin" }, "Administrator")), h("button", { type: "submit" }, "Create user")),
     status,
   );
   form.addEventListener("submit", async (e) => {
@@ -61,8 +60,7 @@ function createForm(onCreated: (u: Account) => void) {
       status.replaceChildren(notice(`Created ${u.username}`));
       onCreated(u);
     } catch (err) {
-      const msg = err instanceof ApiError ? [err.message, ...err.details.map((d) => `${d.field}: ${d.message}`)].join(" — ") : "Failed";
-      status.replaceChildren(notice(msg, "error"));
+      status.replaceChildren(notice(describeError(err, "The server could not be reached"), "error"));
     }
   });
   return form;
@@ -98,8 +96,8 @@ export async function usersView(): Promise<HTMLElement> {
   return h(
     "section",
     { "aria-labelledby": "users-title" },
-    h("h1", { id: "users-title" }, "Users"),
-    h("div", { class: "card" }, search, summary, h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ...["Username", "Email", "Name", "Role", "State"].map((t) => h("th", { scope: "col" }, t)), h("th", { scope: "col", class: "hide-narrow" }, "Last active"))), body)), more),
+    h("h1", { id: "users-title", tabindex: "-1" }, "Users"),
+    h("div", { class: "card" }, search, summary, h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ...[["Username"], ["Email", "hide-narrow"], ["Name"], ["Role"], ["State"], ["Last active", "hide-narrow"]].map(([t, c]) => h("th", { scope: "col", class: c }, t!)))), body)), more),
     createForm(() => void load(true)),
   );
 }

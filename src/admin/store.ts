@@ -1,4 +1,5 @@
 /** The operator's read-only queries: counts, day buckets, conversation overviews (never content). */
+import { statSync } from "node:fs";
 import type { Db } from "../db/open";
 import type { UserRow } from "../users/model";
 
@@ -73,9 +74,19 @@ export class AdminStore {
     return this.perDayQ.all(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`);
   }
 
-  /** Bytes of the database and its WAL. */
+  /**
+   * Bytes on disk: the database file and its WAL, which holds every page written since the last
+   * checkpoint (up to journal_size_limit) — what a disk fills up with, and what a backup reads.
+   */
   databaseBytes(): number {
-    const r = this.db.query<{ n: number }, []>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size").get();
-    return r?.n ?? 0;
+    return fileBytes(this.db.filename) + fileBytes(`${this.db.filename}-wal`);
+  }
+}
+
+function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // no such file right now (no WAL yet, or an in-memory database)
   }
 }
