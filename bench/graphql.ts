@@ -26,8 +26,9 @@
  *   graphql spread   the same query as 64 users taking turns (a conversation list each)
  *   rest heavy       GET /api/v1/conversations?limit=20 as user 1, for reference: the same
  *                    data through the REST route
- * Printed: requests/s, p50/p90/p99/max, server CPU, CPU other processes used meanwhile (the
- * figures mean little when that is high), server RSS at the end. Target: p99 < 15 ms.
+ * Printed: requests/s, p50/p90/p99/max, server CPU (in all and per request), CPU other
+ * processes used meanwhile (latencies mean little when that is high: the server waits for its
+ * core), server RSS at the end. Target: p99 < 15 ms.
  * Figures, not pass/fail.
  */
 import { spawnSync } from "bun";
@@ -152,6 +153,8 @@ interface Row extends LoadResult {
   serverCpuPct: number;
   /** CPU other processes used meanwhile (not the server, not the load generator), % of one core. */
   otherCpuPct: number;
+  /** Server CPU per answered request: the cost of one, less disturbed by a busy machine than latency. */
+  serverCpuMsPerRequest: number;
 }
 
 async function login(url: string, id: number, password: string): Promise<string> {
@@ -192,7 +195,14 @@ async function measure(server: Server, name: string, reqs: Req[], c: number, too
   const r = await runLoad({ ...load, seconds });
   const cpu = cpuSeconds(server.proc.pid) - cpu0;
   const other = machineBusySeconds() - busy0 - cpu - r.loadCpuSeconds;
-  const row = { name, connections: c, ...r, serverCpuPct: (cpu / r.seconds) * 100, otherCpuPct: Math.max(0, (other / r.seconds) * 100) };
+  const row = {
+    name,
+    connections: c,
+    ...r,
+    serverCpuPct: (cpu / r.seconds) * 100,
+    otherCpuPct: Math.max(0, (other / r.seconds) * 100),
+    serverCpuMsPerRequest: r.requests ? (cpu * 1000) / r.requests : 0,
+  };
   log(`  ${name}, ${c} conn: ${fmt(row.rps)} req/s, p50 ${fmt(row.p50Ms, 2)} ms, p99 ${fmt(row.p99Ms, 2)} ms (other processes: ${fmt(row.otherCpuPct)}% CPU)`);
   return row;
 }
@@ -247,7 +257,7 @@ async function main() {
       "\n",
   );
   const table = [
-    ["scenario", "conn", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "server CPU", "other CPU", "errors"],
+    ["scenario", "conn", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "server CPU", "CPU ms/req", "other CPU", "errors"],
     ...rows.map((r) => [
       r.name,
       String(r.connections),
@@ -257,6 +267,7 @@ async function main() {
       fmt(r.p99Ms, 2),
       fmt(r.maxMs, 1),
       `${fmt(r.serverCpuPct)}%`,
+      fmt(r.serverCpuMsPerRequest, 2),
       `${fmt(r.otherCpuPct)}%`,
       String(r.socketErrors + r.badStatus),
     ]),
