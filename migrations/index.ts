@@ -9,6 +9,7 @@ import messages from "./0002_messages.sql" with { type: "text" };
 import events from "./0003_events.sql" with { type: "text" };
 import media from "./0004_media.sql" with { type: "text" };
 import push from "./0005_push.sql" with { type: "text" };
+import pushJobsByDevice from "./0006_push_jobs_by_device.sql" with { type: "text" };
 
 export const migrations: readonly Migration[] = [
   { name: "0001_init", sql: init },
@@ -16,4 +17,5 @@ export const migrations: readonly Migration[] = [
   { name: "0003_events", sql: events },
   { name: "0004_media", sql: media },
   { name: "0005_push", sql: push },
+  { name: "0006_push_jobs_by_device", sql: pushJobsByDevice },
 ];

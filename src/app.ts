@@ -40,7 +40,7 @@ import { messageRoutes } from "./messages/routes";
 import { JournalStore } from "./journal/store";
 import { Realtime } from "./realtime/realtime";
 import { gateway } from "./realtime/gateway";
-import { graphql } from "./graphql/server";
+import { ConnectedUsers, graphql } from "./graphql/server";
 import { PushStore, type Platform } from "./push/store";
 import { PushService } from "./push/service";
 import { PushOutbox } from "./push/outbox";
@@ -165,6 +165,7 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
   const authLimiter = new RateLimiter(config.rateLimit.authRequests, config.rateLimit.windowSeconds);
   const guard = authGuard({ contexts, auth: core.auth, limiter, authLimiter });
   const realtime = new Realtime(config, core.bus, core.users, log.tag("realtime"));
+  const graphqlConnections = new ConnectedUsers();
 
   const app = new Elysia({
     // Validate the body as sent, not an object rebuilt from the schema's keys: otherwise a body
@@ -215,6 +216,7 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     .use(gateway({ realtime, auth: core.auth, conversations: core.conversations, messages: core.messages, journal: core.journal, log: log.tag("realtime") }))
     .use(
       graphql({
+        connections: graphqlConnections,
         core,
         realtime,
         log: log.tag("graphql"),
@@ -235,7 +237,7 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
   }, 60_000);
   housekeeping.unref();
 
-  return { app, metrics, realtime, stopHousekeeping: () => clearInterval(housekeeping) };
+  return { app, metrics, realtime, graphqlConnections, stopHousekeeping: () => clearInterval(housekeeping) };
 }
 
 export interface RunningServer {
@@ -250,7 +252,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log = new Logger(config.logLevel)): Promise<RunningServer> {
   const core = await openCore(config, log);
   const state = { shuttingDown: false };
-  const { app, realtime, stopHousekeeping } = buildHttpApp(core, state);
+  const { app, realtime, graphqlConnections, stopHousekeeping } = buildHttpApp(core, state);
   app.listen({
     hostname: config.host,
     port: config.port,
@@ -263,7 +265,8 @@ export async function startServer(config: Config, log = new Logger(config.logLev
   });
   realtime.attach(app.server!);
   writePidFile(config.dataDir);
-  core.push.setConnectionProbe((userId) => realtime.isConnected(userId));
+  // Connected right now (CONTRACT §11): on /v1/connect or on a graphql-ws connection.
+  core.push.setConnectionProbe((userId) => realtime.isConnected(userId) || graphqlConnections.isConnected(userId));
   core.admin.setLive({ connections: () => ({ connections: realtime.registry.size, users: realtime.registry.users }) });
   const stopWaking = core.bus.subscribe("message.created", () => core.outbox.wake());
   core.outbox.start();

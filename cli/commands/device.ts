@@ -44,17 +44,25 @@ export function registerDevice(program: Command) {
         const user = findUser(core, f.user);
         const devices = core.push.devicesWithTokens(user.id);
         if (!devices.length) throw new CliError(`${user.username} has no registered devices`);
-        const results = await core.outbox.sendNow(devices, {
-          type: "test",
-          conversation_id: 0,
-          message_id: crypto.randomUUID(),
-          sender_id: user.id,
-          sender_name: "confab",
-          title: "Test notification",
-          body: "If you can read this, push notifications work.",
-        });
-        if (f.json) return printJson(io, results);
-        printTable(io, ["device", "platform", "result", "status", "reason"], results.map((r) => [r.device_id, r.platform, r.result.kind, r.result.status, "reason" in r.result ? r.result.reason : ""]));
+        let results;
+        try {
+          results = await core.outbox.sendNow(devices, {
+            type: "test",
+            conversation_id: 0,
+            message_id: crypto.randomUUID(),
+            sender_id: user.id,
+            sender_name: "confab",
+            title: "Test notification",
+            body: "If you can read this, push notifications work.",
+          });
+        } finally {
+          // Close the providers' connections (APNs keeps an HTTP/2 session open), or the
+          // command never exits.
+          core.outbox.stop();
+        }
+        if (f.json) printJson(io, results);
+        else printTable(io, ["device", "platform", "result", "status", "reason"], results.map((r) => [r.device_id, r.platform, r.result.kind, r.result.status, "reason" in r.result ? r.result.reason : ""]));
+        // The exit code says whether every device accepted, with --json too.
         if (results.some((r) => r.result.kind !== "ok")) throw new CliError("some devices did not accept the test notification");
       });
     },

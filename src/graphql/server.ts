@@ -25,6 +25,24 @@ export interface GraphQLOptions extends Services {
   identityOf: (request: Request) => { identity: Identity | null; authError: AppError | null };
   log: Logger;
   dev: boolean;
+  /** Counts authenticated graphql-ws connections per user (push skips connected users, CONTRACT §11). */
+  connections?: ConnectedUsers;
+}
+
+/** Open authenticated connections per user: who is "connected right now" on graphql-ws. */
+export class ConnectedUsers {
+  private readonly count = new Map<number, number>();
+  add(userId: number) {
+    this.count.set(userId, (this.count.get(userId) ?? 0) + 1);
+  }
+  remove(userId: number) {
+    const n = (this.count.get(userId) ?? 0) - 1;
+    if (n > 0) this.count.set(userId, n);
+    else this.count.delete(userId);
+  }
+  isConnected(userId: number): boolean {
+    return this.count.has(userId);
+  }
 }
 
 /** The challenge a client sees when its token was refused: drop it and refresh. */
@@ -65,7 +83,7 @@ export function graphql(o: GraphQLOptions) {
   });
 
   /** One open graphql-ws socket: who it authenticated as, and how to end it. */
-  type WsExtra = { identity?: Identity; close: (code: number, reason: string) => void };
+  type WsExtra = { identity?: Identity; close: (code: number, reason: string) => void; counted?: boolean; closed?: boolean };
   const sockets = new Set<WsExtra>();
   // A revoked session or a disabled account ends its graphql-ws connections at once, as it does
   // on /v1/connect (CONTRACT §5): the token was checked once, at connection_init. 4403 is
@@ -92,6 +110,10 @@ export function graphql(o: GraphQLOptions) {
       if (!raw) return false;
       try {
         ctx.extra.identity = await o.core.auth.authenticate(raw);
+        // The socket may have closed while the token was checked: count only live ones.
+        if (ctx.extra.closed) return false;
+        o.connections?.add(ctx.extra.identity.userId);
+        ctx.extra.counted = true;
         return true;
       } catch {
         return false;
@@ -125,7 +147,12 @@ export function graphql(o: GraphQLOptions) {
         data.onMessage?.(String(message)).catch((e) => o.log.warn("graphql-ws message failed", { error: String(e) }));
       },
       close(_ws: ServerWebSocket<unknown>, code: number, reason: string) {
-        if (data.extra) sockets.delete(data.extra);
+        if (data.extra) {
+          sockets.delete(data.extra);
+          data.extra.closed = true;
+          if (data.extra.counted && data.extra.identity) o.connections?.remove(data.extra.identity.userId);
+          data.extra.counted = false;
+        }
         void data.closed?.(code, reason);
       },
     };

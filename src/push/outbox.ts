@@ -140,7 +140,9 @@ export class PushOutbox {
     } catch (e) {
       result = { kind: "retry", status: 0, reason: (e as Error).message };
     }
-    await this.writer.run(() => this.record(job, result));
+    // A failed write leaves this job claimed: it is tried again when the lease ends. It must not
+    // end the whole batch, whose other jobs are still being sent.
+    await this.writer.run(() => this.record(job, result)).catch((error) => this.log.error("push outcome not recorded", { job: job.id, error }));
   }
 
   /** Write the outcome of one attempt. `job.attempts` is the count before this attempt's claim. */
@@ -151,7 +153,7 @@ export class PushOutbox {
     switch (r.kind) {
       case "ok":
         this.stats.sent++;
-        this.store.complete(job.id);
+        this.store.complete(job.id, job.payload, now);
         this.store.touchDevice(job.user_id, job.device_id, now);
         return;
       case "dead":
@@ -181,7 +183,9 @@ export class PushOutbox {
   private delay(attempt: number, retryAfterSeconds?: number): number {
     const exp = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1));
     const jittered = exp / 2 + (this.opts.random ?? Math.random)() * (exp / 2);
-    return Math.max(jittered, Math.min(retryAfterSeconds ?? 0, 86_400) * 1000);
+    // Whole milliseconds: next_attempt_at is an INTEGER column of a STRICT table, which refuses
+    // a fractional value (the retry was then never recorded and waited out the 60 s lease).
+    return Math.round(Math.max(jittered, Math.min(retryAfterSeconds ?? 0, 86_400) * 1000));
   }
 }
 

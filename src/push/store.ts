@@ -34,9 +34,11 @@ export class PushStore {
   private readonly prefsQ;
   private readonly putPrefsQ;
   private readonly enqueueQ;
+  private readonly collapseQ;
   private readonly dueQ;
   private readonly claimQ;
   private readonly doneQ;
+  private readonly requeueQ;
   private readonly retryQ;
   private readonly failQ;
   private readonly nextDueQ;
@@ -61,7 +63,14 @@ export class PushStore {
       `INSERT INTO notification_preferences (user_id, document, updated_at) VALUES (?1, ?2, ?3)
        ON CONFLICT (user_id) DO UPDATE SET document = ?2, updated_at = ?3`,
     );
-    // A job nobody has tried yet for the same device and conversation takes the newer payload.
+    // A job still pending for the same device and conversation — not tried yet, or waiting for a
+    // retry while the provider fails — takes the newer payload: the device gets one push for the
+    // conversation, not one per message (issue #7: collapse instead of flooding).
+    this.collapseQ = db.query(
+      `UPDATE push_jobs SET payload = $payload
+       WHERE user_id = $user_id AND device_id = $device_id AND collapse_key = $collapse_key AND failed_at IS NULL`,
+    );
+    // Otherwise a new job (the upsert only guards the unique index against an older writer).
     this.enqueueQ = db.query(
       `INSERT INTO push_jobs (user_id, device_id, collapse_key, payload, next_attempt_at, created_at)
        VALUES ($user_id, $device_id, $collapse_key, $payload, $now, $now)
@@ -74,7 +83,9 @@ export class PushStore {
        WHERE j.failed_at IS NULL AND j.next_attempt_at <= ? ORDER BY j.next_attempt_at LIMIT ?`,
     );
     this.claimQ = db.query("UPDATE push_jobs SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?");
-    this.doneQ = db.query("DELETE FROM push_jobs WHERE id = ?");
+    // Only if the payload is still the one sent: a newer one that arrived meanwhile must go out too.
+    this.doneQ = db.query("DELETE FROM push_jobs WHERE id = ? AND payload = ?");
+    this.requeueQ = db.query("UPDATE push_jobs SET next_attempt_at = ? WHERE id = ?");
     this.retryQ = db.query("UPDATE push_jobs SET next_attempt_at = ?, last_error = ? WHERE id = ?");
     this.failQ = db.query("UPDATE push_jobs SET failed_at = ?, last_error = ? WHERE id = ?");
     this.nextDueQ = db.query<{ at: number | null }, []>("SELECT min(next_attempt_at) AS at FROM push_jobs WHERE failed_at IS NULL");
@@ -114,7 +125,7 @@ export class PushStore {
   }
 
   enqueue(j: { user_id: number; device_id: string; collapse_key: string; payload: string }, now: number) {
-    this.enqueueQ.run({ ...j, now });
+    if (this.collapseQ.run(j).changes === 0) this.enqueueQ.run({ ...j, now });
   }
 
   selectDue(now: number, limit: number): JobRow[] {
@@ -126,8 +137,14 @@ export class PushStore {
     this.claimQ.run(leaseUntil, id);
   }
 
-  complete(id: number) {
-    this.doneQ.run(id);
+  /**
+   * The provider accepted `sentPayload`. False when a newer message replaced the payload while it
+   * was being sent: the job then stays, due at once, to send that one.
+   */
+  complete(id: number, sentPayload: string, now: number): boolean {
+    if (this.doneQ.run(id, sentPayload).changes > 0) return true;
+    this.requeueQ.run(now, id);
+    return false;
   }
 
   retryAt(id: number, at: number, error: string) {

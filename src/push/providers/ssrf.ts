@@ -24,16 +24,47 @@ function v4ToInt(ip: string): number {
   return ip.split(".").reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
 }
 
+/** The eight 16-bit groups of an IPv6 address (`::` expanded, a dotted IPv4 tail converted). */
+function v6Groups(ip: string): number[] | null {
+  let text = ip.toLowerCase().replace(/%.*$/, "");
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const n = v4ToInt(dotted[1]!);
+    text = text.slice(0, dotted.index) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, tail, ...rest] = text.split("::");
+  if (rest.length) return null;
+  const part = (p: string | undefined) => (p ? p.split(":").map((g) => parseInt(g, 16)) : []);
+  const h = part(head);
+  const t = part(tail);
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
+}
+
 export function isPrivateAddress(ip: string): boolean {
   if (isIP(ip) === 4) {
     const n = v4ToInt(ip);
     return V4_BLOCKED.some(([net, bits]) => n >>> (32 - bits) === net >>> (32 - bits));
   }
-  const v6 = ip.toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v6);
-  if (mapped) return isPrivateAddress(mapped[1]!);
-  return v6 === "::" || v6 === "::1" || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6) || /^ff/.test(v6);
+  const g = v6Groups(ip);
+  if (!g) return true; // not an address we understand: refuse
+  const v4 = (hi: number, lo: number) => `${hi >>> 8}.${hi & 0xff}.${lo >>> 8}.${lo & 0xff}`;
+  const zeros = (n: number) => g.slice(0, n).every((x) => x === 0);
+  // IPv4 inside IPv6 reaches the IPv4 address: ::ffff:a.b.c.d (mapped; the URL parser writes it
+  // as ::ffff:7f00:1), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64).
+  if (zeros(5) && g[5] === 0xffff) return isPrivateAddress(v4(g[6]!, g[7]!));
+  if (zeros(6)) return g[6] === 0 && g[7]! <= 1 ? true : isPrivateAddress(v4(g[6]!, g[7]!)); // also :: and ::1
+  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return isPrivateAddress(v4(g[6]!, g[7]!));
+  const first = g[0]!;
+  return (first & 0xfe00) === 0xfc00 || (first & 0xffc0) === 0xfe80 || (first & 0xff00) === 0xff00; // ULA, link-local, multicast
 }
+
+/**
+ * The endpoint's host did not resolve. At registration that is a refusal like the others; at
+ * send time it may be a passing DNS failure, so the push is retried rather than the device
+ * removed as dead.
+ */
+export class UnresolvedEndpointError extends AppError {}
 
 /** Throws VALIDATION_ERROR (field `device_token`) when the endpoint may not be used. */
 export async function checkPushEndpoint(endpoint: string, allowPrivate: boolean): Promise<URL> {
@@ -48,7 +79,10 @@ export async function checkPushEndpoint(endpoint: string, allowPrivate: boolean)
   if (allowPrivate) return url;
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const addresses = isIP(host) ? [host] : await lookup(host, { all: true }).then((r) => r.map((a) => a.address)).catch(() => []);
-  if (!addresses.length) throw refuse("The subscription endpoint's host does not resolve");
+  if (!addresses.length) {
+    const message = "The subscription endpoint's host does not resolve";
+    throw new UnresolvedEndpointError("VALIDATION_ERROR", message, [{ field: "device_token", message }]);
+  }
   if (addresses.some(isPrivateAddress)) throw refuse("The subscription endpoint points at a private or local address");
   return url;
 }

@@ -4,7 +4,7 @@
  */
 import webpush from "web-push";
 import type { VapidKeys } from "../../lib/secrets";
-import { checkPushEndpoint } from "./ssrf";
+import { checkPushEndpoint, UnresolvedEndpointError } from "./ssrf";
 import { classify, type PushMessage, type PushProvider, type SendResult } from "./provider";
 
 export interface WebSubscription {
@@ -38,16 +38,37 @@ export class WebPushProvider implements PushProvider {
     private readonly ca: string[] | undefined,
   ) {}
 
+  /**
+   * The VAPID Authorization for a push service origin, signed once and reused for an hour (the
+   * JWT is valid 12 h, within RFC 8292's 24 h): signing costs more than encrypting the push,
+   * and a push service sees the same few origins' tokens over and over.
+   */
+  private readonly vapidByOrigin = new Map<string, { authorization: string; reuseUntil: number }>();
+
+  private vapidAuthorization(endpoint: URL): string {
+    const now = Date.now();
+    const hit = this.vapidByOrigin.get(endpoint.origin);
+    if (hit && hit.reuseUntil > now) return hit.authorization;
+    const exp = Math.floor(now / 1000) + 12 * 3600;
+    const { Authorization } = webpush.getVapidHeaders(endpoint.origin, this.subject, this.vapid.publicKey, this.vapid.privateKey, "aes128gcm", exp);
+    if (this.vapidByOrigin.size >= 1000) this.vapidByOrigin.clear(); // origins come from clients: bounded
+    this.vapidByOrigin.set(endpoint.origin, { authorization: Authorization, reuseUntil: now + 3600_000 });
+    return Authorization;
+  }
+
   async send(token: string, m: PushMessage): Promise<SendResult> {
     const sub = parseSubscription(token);
     if (!sub) return { kind: "dead", status: 0, reason: "not a push subscription" };
+    let url: URL;
     try {
-      await checkPushEndpoint(sub.endpoint, this.allowPrivate);
+      url = await checkPushEndpoint(sub.endpoint, this.allowPrivate);
     } catch (e) {
+      // A DNS failure may pass: retry. A private address or a non-https URL never becomes valid.
+      if (e instanceof UnresolvedEndpointError) return { kind: "retry", status: 0, reason: e.message };
       return { kind: "dead", status: 0, reason: (e as Error).message };
     }
     const req = webpush.generateRequestDetails(sub, JSON.stringify(m.payload), {
-      vapidDetails: { subject: this.subject, publicKey: this.vapid.publicKey, privateKey: this.vapid.privateKey },
+      headers: { Authorization: this.vapidAuthorization(url) },
       TTL: m.ttlSeconds,
       // Topic: a newer push replaces an undelivered one for the same conversation (RFC 8030 §5.4).
       topic: m.collapseKey,
