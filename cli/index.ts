@@ -64,6 +64,11 @@ export function exitCodeFor(e: unknown): { code: number; message?: string } {
 }
 
 export async function main(argv: string[]) {
+  // `confab user list | head`: the reader left, so nothing more can be said; end quietly, as
+  // Unix tools do, instead of dying with a stack trace about EPIPE.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0);
+  });
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {

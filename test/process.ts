@@ -43,11 +43,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `confab <args>` from source; `stdin` is piped in when given. */
-export async function runCli(args: string[], o: { stdin?: string; cwd?: string; cmd?: string[] } = {}): Promise<CliResult> {
+/** Run `confab <args>` from source; `stdin` is piped in when given, `env` added to a clean environment. */
+export async function runCli(args: string[], o: { stdin?: string; cwd?: string; cmd?: string[]; env?: Record<string, string> } = {}): Promise<CliResult> {
   const p = Bun.spawn([...(o.cmd ?? [BUN, CLI]), ...args], {
     cwd: o.cwd ?? ROOT,
-    env: cleanEnv(),
+    env: cleanEnv(o.env),
     stdin: o.stdin === undefined ? "ignore" : new TextEncoder().encode(o.stdin),
     stdout: "pipe",
     stderr: "pipe",

@@ -7,9 +7,9 @@
  * VACUUM INTO runs in a worker thread so the caller can report progress while it works.
  */
 import { Database } from "bun:sqlite";
-import { chmodSync, copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DATABASE_FILE, openDatabase } from "../db/open";
+import { DATABASE_FILE } from "../db/open";
 import { JWT_SECRET_FILE, VAPID_FILE, ensureDataDir } from "../lib/secrets";
 import { runningServerPid } from "./pidfile";
 
@@ -39,22 +39,44 @@ export async function backup(dataDir: string, target: string, onProgress?: (byte
   const src = join(dataDir, DATABASE_FILE);
   if (!existsSync(src)) throw new BackupError(`no confab database in ${dataDir}`);
   const dst = resolve(target);
-  if (existsSync(dst)) throw new BackupError(`${dst} exists already; choose a new file name`);
   const estimate = databaseBytes(src);
+  claim(dst);
   await vacuumInto(src, dst, (bytes) => onProgress?.(bytes, estimate));
   // Put the secrets beside the data they protect, readable only by the owner.
-  const copy = new Database(dst);
   try {
-    copy.exec("CREATE TABLE _backup_files (name TEXT PRIMARY KEY, content BLOB NOT NULL) STRICT");
-    const put = copy.prepare("INSERT INTO _backup_files (name, content) VALUES (?, ?)");
-    for (const name of SECRET_FILES) {
-      const p = join(dataDir, name);
-      if (existsSync(p)) put.run(name, readFileSync(p));
+    const copy = new Database(dst);
+    try {
+      copy.exec("CREATE TABLE _backup_files (name TEXT PRIMARY KEY, content BLOB NOT NULL) STRICT");
+      const put = copy.prepare("INSERT INTO _backup_files (name, content) VALUES (?, ?)");
+      for (const name of SECRET_FILES) {
+        const p = join(dataDir, name);
+        if (existsSync(p)) put.run(name, readFileSync(p));
+      }
+    } finally {
+      copy.close();
     }
-  } finally {
-    copy.close();
+  } catch (e) {
+    rmSync(dst, { force: true }); // half a backup must not look like a whole one
+    throw new BackupError(`backup failed while storing the secrets: ${(e as Error).message}`);
   }
   return { path: dst, bytes: statSync(dst).size };
+}
+
+/**
+ * Create `dst` empty and owner-only before anything is written to it: a backup holds every
+ * message and the JWT signing key, so it must never exist readable by others, not even for a
+ * moment. Creating it exclusively also refuses an existing file without a check-then-write race.
+ * (VACUUM INTO accepts an empty file as its target.)
+ */
+function claim(dst: string) {
+  try {
+    closeSync(openSync(dst, "wx", 0o600));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") throw new BackupError(`${dst} exists already; choose a new file name`);
+    if (code === "ENOENT") throw new BackupError(`cannot create ${dst}: its directory does not exist`);
+    throw new BackupError(`cannot create ${dst}: ${(e as Error).message}`);
+  }
 }
 
 /** Replace the database (and secrets) of `dataDir` with a backup. Refuses while a server runs there. */
@@ -105,13 +127,9 @@ function checkBackup(path: string) {
   }
 }
 
+/** The progress bar's 100%: the database file's size (pages in the WAL are mostly updates of those). */
 function databaseBytes(path: string): number {
-  const db = openDatabase(path);
-  try {
-    return db.query<{ n: number }, []>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size").get()?.n ?? 0;
-  } finally {
-    db.close();
-  }
+  return statSync(path).size;
 }
 
 async function vacuumInto(src: string, dst: string, onBytes: (n: number) => void) {
