@@ -355,3 +355,38 @@ describe("admin UI in chromium", () => {
     expect(pageErrors.filter((e) => !/status of (401|403|409)/.test(e))).toEqual([]);
   }, STEP);
 });
+
+describe("admin UI token refresh", () => {
+  test("an expired access token is refreshed behind the scenes, once, and the page carries on", async () => {
+    // A server whose access tokens live one second: every click after that needs a refresh.
+    const short = await startTestServer({ accessTokenTtl: 1 });
+    try {
+      const a = await makeUser(short, { role: "admin", prefix: "ttl" });
+      const refreshes: number[] = [];
+      const onRequest = (r: { url(): string; method(): string }) => {
+        if (r.url().endsWith("/api/v1/auth/refresh")) refreshes.push(Date.now());
+      };
+      ctx!.on("request", onRequest);
+      try {
+        await page.goto(`${short.url}/admin`);
+        await signInWithKeyboard(a.email, a.password);
+        await page.getByRole("heading", { level: 1, name: "Dashboard" }).waitFor();
+        await Bun.sleep(2100);
+        await page.getByRole("link", { name: "Users" }).click();
+        await page.getByRole("heading", { level: 1, name: "Users" }).waitFor();
+        expect(refreshes.length).toBe(1);
+        await Bun.sleep(2100);
+        await page.getByRole("link", { name: "Settings" }).click();
+        await page.getByRole("heading", { level: 1, name: "Settings" }).waitFor();
+        expect(refreshes.length).toBe(2);
+        // Still one live session: each refresh rotated the same session, none was taken as theft.
+        const sessions = short.server.core.auth.sessionsOf(a.user_id);
+        expect(sessions.map((x) => x.device_id)).toEqual(["admin-ui"]);
+      } finally {
+        ctx!.off("request", onRequest);
+      }
+    } finally {
+      await short.stop();
+    }
+  }, STEP);
+});
