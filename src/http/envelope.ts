@@ -47,10 +47,22 @@ export function envelope(o: EnvelopeOptions) {
     .onRequest(({ request, set, server }) => {
       const id = requestIdFrom(request);
       set.headers["x-request-id"] = id;
-      o.contexts.set(request, { id, start: performance.now(), ip: o.clientIp(request, server?.requestIP(request)?.address), identity: null, authError: null });
-      // Refuse a body that says it is too big before reading a byte of it.
+      // The client IP is looked up on first use (~1 µs): only anonymous callers and the auth
+      // endpoints' bucket need it, not an authenticated request.
+      let ip: string | undefined;
+      o.contexts.set(request, {
+        id,
+        start: performance.now(),
+        get ip() {
+          return (ip ??= o.clientIp(request, server?.requestIP(request)?.address));
+        },
+        identity: null,
+        authError: null,
+      });
+      // Refuse a body that says it is too big before reading a byte of it (a GET has none: no
+      // URL to parse).
       const length = Number(request.headers.get("content-length") ?? 0);
-      if (length > limitFor(new URL(request.url).pathname)) throw tooLarge();
+      if (length > 0 && length > limitFor(new URL(request.url).pathname)) throw tooLarge();
     })
     .onParse({ as: "global" }, async ({ request, contentType, path }) => {
       // A value (not undefined) ends Elysia's parser chain without touching the stream.
