@@ -56,6 +56,13 @@ describe("MultipartReader", () => {
     expect(await readAll(chunked(body, [body.length]))).toEqual(expected);
     expect(await readAll(chunked(body, new Array(body.length).fill(1)))).toEqual(expected);
     for (let split = 1; split < body.length; split++) expect(await readAll(chunked(body, [split]))).toEqual(expected);
+    // Mixed tiny and large chunks, seeded: a delimiter may straddle three or more of them.
+    let seed = 42;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n) + 1;
+    for (let round = 0; round < 300; round++) {
+      const sizes = Array.from({ length: 200 }, () => (rand(4) === 1 ? rand(3) : rand(120)));
+      expect(await readAll(chunked(body, sizes))).toEqual(expected);
+    }
   });
 
   test("an unread part is skipped by next()", async () => {

@@ -68,7 +68,11 @@ export class MultipartReader {
     return parseHeaders(lines);
   }
 
-  /** Hand the current part's body to `sink` chunk by chunk (awaiting it: backpressure). */
+  /**
+   * Hand the current part's body to `sink` chunk by chunk (awaiting it: backpressure). Chunks
+   * are passed on as views of what the network delivered, never copied: only the few bytes held
+   * back at a chunk's end are looked at again with the start of the next.
+   */
   async pipe(sink: (chunk: Uint8Array) => void | Promise<void>): Promise<void> {
     const d = this.delimiter;
     for (;;) {
@@ -85,7 +89,22 @@ export class MultipartReader {
         await sink(this.buf.subarray(0, safe));
         this.buf = this.buf.subarray(safe);
       }
-      if (!(await this.fill())) throw new MultipartError("the body ended inside a part");
+      const next = await this.read();
+      if (!next) throw new MultipartError("the body ended inside a part");
+      if (!this.buf.length || next.length < d.length - 1) {
+        this.buf = this.buf.length ? Buffer.concat([this.buf, next]) : next;
+        continue;
+      }
+      // Does a delimiter start in the held-back bytes? It would end within the next chunk's first bytes.
+      const w = Buffer.concat([this.buf, next.subarray(0, d.length - 1)]).indexOf(d);
+      if (w >= 0) {
+        if (w > 0) await sink(this.buf.subarray(0, w));
+        this.buf = next.subarray(w + d.length - this.buf.length);
+        this.state = "between";
+        return;
+      }
+      await sink(this.buf);
+      this.buf = next;
     }
   }
 
@@ -111,8 +130,9 @@ export class MultipartReader {
     if (this.skipped > MAX_SKIPPED_BYTES) throw new MultipartError("too much data outside the expected fields");
   }
 
-  private async fill(): Promise<boolean> {
-    if (this.ended) return false;
+  /** The next chunk from the network, or null at the end of the body. */
+  private async read(): Promise<Buffer | null> {
+    if (this.ended) return null;
     let r: Awaited<ReturnType<typeof this.reader.read>>;
     try {
       r = await this.reader.read();
@@ -122,9 +142,15 @@ export class MultipartReader {
     }
     if (r.done) {
       this.ended = true;
-      return false;
+      return null;
     }
-    const chunk = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+    return Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+  }
+
+  /** Append the next chunk to what is buffered (headers and small fields only). */
+  private async fill(): Promise<boolean> {
+    const chunk = await this.read();
+    if (!chunk) return false;
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     return true;
   }

@@ -4,7 +4,7 @@
  * the disk one without touching them. Keys are content hashes: equal keys mean equal bytes,
  * which makes `put` idempotent and lets identical uploads share one stored object.
  */
-import { mkdir, readdir, rename, rm, stat, utimes } from "node:fs/promises";
+import { mkdir, open as openFile, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 
 export interface StoredObject {
@@ -66,8 +66,13 @@ export class DiskStorage implements MediaStorage {
         await utimes(target, now, now);
         return;
       }
-      await mkdir(join(this.root, key.slice(0, 2)), { recursive: true, mode: 0o700 });
+      const shard = join(this.root, key.slice(0, 2));
+      await mkdir(shard, { recursive: true, mode: 0o700 });
+      // On disk before its row commits (SQLite syncs every commit): after a power cut, a file
+      // a message names is there in full, not an empty inode.
+      await fsync(local);
       await rename(local, target);
+      await fsync(shard);
     } finally {
       await rm(local, { force: true });
     }
@@ -99,5 +104,15 @@ export class DiskStorage implements MediaStorage {
         if (s) yield s;
       }
     }
+  }
+}
+
+/** Flush a file's data, or a directory's entries, to stable storage. */
+async function fsync(path: string) {
+  const fh = await openFile(path, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
