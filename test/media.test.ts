@@ -231,12 +231,21 @@ describe("refused uploads leave nothing behind", () => {
       expectError(r, 415, "UNSUPPORTED_MEDIA_TYPE");
     }));
 
-  test("HTML sent as a file is not recognised and would only ever download; as video or audio → 415", () =>
+  test("HTML, SVG or XML, whatever it is sent as, even as a plain file → 415", () =>
     leavesNothing(async () => {
-      for (const messageType of ["video", "audio"]) {
-        const r = await upload(s, alice, EVIL_HTML, { name: "x.html", type: "text/html", conversationId: conv, messageType });
-        expectError(r, 415, "UNSUPPORTED_MEDIA_TYPE");
-      }
+      const markup = [
+        EVIL_HTML,
+        Buffer.from("\ufeff  \n<html><body onload=alert(1)>"),
+        Buffer.from("<script>alert(1)</script>"),
+        Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+        Buffer.from('<?xml version="1.0"?><x/>'),
+        Buffer.from("<!-- hi --><p>x</p>"),
+      ];
+      for (const bytes of markup)
+        for (const messageType of ["file", "image", "video", "audio"]) {
+          const r = await upload(s, alice, bytes, { name: "notes.txt", type: "text/plain", conversationId: conv, messageType });
+          expectError(r, 415, "UNSUPPORTED_MEDIA_TYPE");
+        }
     }));
 
   test("a type that does not fit message_type → 415 (PDF as image, PNG as video, MP4 as image)", () =>

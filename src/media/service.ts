@@ -17,7 +17,7 @@ import type { MediaStorage } from "./storage";
 import type { UrlSigner, Variant } from "./signing";
 import type { MediaRow, MediaStore } from "./store";
 import { receiveForm, type SpooledFile } from "./spool";
-import { fits, isImage, isInline, MEDIA_MESSAGE_TYPES, UNKNOWN_TYPE, type MediaMessageType } from "./types";
+import { fits, isImage, isInline, looksLikeMarkup, MEDIA_MESSAGE_TYPES, UNKNOWN_TYPE, type MediaMessageType } from "./types";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -258,7 +258,9 @@ function requireFile(file: SpooledFile | null): SpooledFile {
 /** The type the bytes say they are; unrecognised bytes are application/octet-stream. */
 async function sniff(path: string): Promise<string> {
   // fileTypeFromFile fails inside the compiled executable; a Blob works everywhere (TOOLCHAIN.md).
-  return (await fileTypeFromBlob(Bun.file(path)))?.mime ?? UNKNOWN_TYPE;
+  const type = await fileTypeFromBlob(Bun.file(path));
+  if (type) return type.mime;
+  return looksLikeMarkup(new Uint8Array(await Bun.file(path).slice(0, 1024).arrayBuffer())) ? "text/html" : UNKNOWN_TYPE;
 }
 
 /** sha256 and size of a file, read as a stream. */

@@ -78,3 +78,16 @@ export function isInline(mime: string): boolean {
 export function allowedTypes(): Record<MediaMessageType, string[]> {
   return { image: [...ALLOWED.image], video: [...ALLOWED.video], audio: [...ALLOWED.audio], file: [...ALLOWED.file] };
 }
+
+/**
+ * Markup a browser could run: HTML (the WHATWG MIME-sniffing patterns), XML and SVG. file-type
+ * does not recognise text formats, so an HTML page would otherwise pass as an unknown `file`.
+ * It would still only ever be downloaded (octet-stream, attachment, nosniff), but it is refused
+ * outright: nothing we store should be a page.
+ */
+export function looksLikeMarkup(head: Uint8Array): boolean {
+  const text = Buffer.from(head.subarray(0, 1024)).toString("latin1").replace(/^\xef\xbb\xbf/, "").replace(/^[\t\n\f\r ]+/, "");
+  return MARKUP.test(text);
+}
+
+const MARKUP = /^(<!doctype html|<(html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|svg)[ >\t\n\r\f/]|<!--|<\?xml)/i;
