@@ -49,8 +49,18 @@ export class Logger {
   private write(level: LogLevel, msg: string, fields?: Fields) {
     if (!this.enabled(level)) return;
     const line = { time: new Date().toISOString(), level, msg, ...this.context, ...fields };
-    this.sink(JSON.stringify(line, errorReplacer));
+    // A replacer makes JSON.stringify ~3× slower (~1 µs a line: the access log writes one per
+    // request). Only an object value can be or hold an Error, so lines of plain values skip it.
+    this.sink(JSON.stringify(line, hasObjectValue(this.context) || hasObjectValue(fields) ? errorReplacer : undefined));
   }
+}
+
+function hasObjectValue(fields: Fields | undefined): boolean {
+  for (const k in fields) {
+    const v = fields[k];
+    if (typeof v === "object" && v !== null) return true;
+  }
+  return false;
 }
 
 /** Errors serialise as their name and message only: stack traces stay out of shipped logs unless debugging. */
