@@ -1,13 +1,9 @@
 -- Messages, their edits and reactions, read/delivery watermarks, full-text search.
 
--- When the conversation last had activity (creation, a message, being added): the key of the
--- conversation list. Kept per participant so "my conversations, latest first" is one index range.
-ALTER TABLE participants ADD COLUMN activity_at INTEGER NOT NULL DEFAULT 0;
 -- Receipts as watermarks: every message up to this seq was delivered to / read by this
 -- participant. Receipts are monotonic, so a pair of integers per participant holds them all.
 ALTER TABLE participants ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE participants ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX participants_user_activity ON participants (user_id, activity_at DESC, conversation_id DESC);
 
 ALTER TABLE conversations ADD COLUMN last_message_seq INTEGER;
 

@@ -8,6 +8,7 @@ import { Elysia } from "elysia";
 import type { Config } from "./config";
 import { DATABASE_FILE, openDatabase, type Db } from "./db/open";
 import { removePidFile, writePidFile } from "./ops/pidfile";
+import { startCheckpointer } from "./db/checkpointer";
 import { runMigrations } from "./db/migrate";
 import { migrations } from "../migrations";
 import { InProcessBus, type EventBus } from "./events";
@@ -270,6 +271,9 @@ export async function startServer(config: Config, log = new Logger(config.logLev
   });
   realtime.attach(app.server!);
   writePidFile(config.dataDir);
+  // Checkpoints move to a worker thread: commits on the event loop no longer pay for them.
+  core.db.exec("PRAGMA wal_autocheckpoint = 0");
+  const checkpointer = startCheckpointer(join(config.dataDir, DATABASE_FILE), (error) => log.warn("checkpoint failed", { error }));
   // Connected right now (CONTRACT §11): on /v1/connect or on a graphql-ws connection.
   core.push.setConnectionProbe((userId) => realtime.isConnected(userId) || graphqlConnections.isConnected(userId));
   core.admin.setLive({ connections: () => ({ connections: realtime.registry.size, users: realtime.registry.users }) });
@@ -291,9 +295,10 @@ export async function startServer(config: Config, log = new Logger(config.logLev
       realtime.shutdown();
       stopWaking();
       core.outbox.stop();
-      removePidFile(config.dataDir);
       await app.stop();
-      core.close();
+      removePidFile(config.dataDir);
+      await checkpointer.stop();
+      core.close(); // the last connection to close checkpoints what is left
     },
   };
 }

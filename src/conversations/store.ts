@@ -56,7 +56,6 @@ export class ConversationStore {
   private readonly listFirstQ;
   private readonly listAfterQ;
   private readonly listOneQ;
-  private readonly touchActivityQ;
   private readonly setLastMessageQ;
   private readonly readMarkQ;
   private readonly deliveredMarkQ;
@@ -79,8 +78,8 @@ export class ConversationStore {
        WHERE id = $id`,
     );
     this.insertParticipantQ = db.query(
-      `INSERT INTO participants (conversation_id, user_id, role, joined_at, activity_at, delivered_seq, read_seq)
-       VALUES ($conversation_id, $user_id, $role, $now, $now, $seq, $seq)
+      `INSERT INTO participants (conversation_id, user_id, role, joined_at, delivered_seq, read_seq)
+       VALUES ($conversation_id, $user_id, $role, $now, $seq, $seq)
        ON CONFLICT DO NOTHING`,
     );
     this.deleteParticipantQ = db.query("DELETE FROM participants WHERE conversation_id = ? AND user_id = ?");
@@ -96,17 +95,22 @@ export class ConversationStore {
        WHERE p.conversation_id IN (SELECT value FROM json_each(?))
        ORDER BY p.conversation_id, p.joined_at, p.user_id`,
     );
-    const listSelect = `SELECT c.*, p.activity_at, p.read_seq, ${UNREAD} AS unread_count
-       FROM participants p JOIN conversations c ON c.id = p.conversation_id`;
-    this.listFirstQ = db.query<ListRow, [number, number]>(
-      `${listSelect} WHERE p.user_id = ? ORDER BY p.activity_at DESC, p.conversation_id DESC LIMIT ?`,
-    );
+    // A conversation's place in a member's list: its last activity (conversations.updated_at,
+    // moved by every message), or when the member joined if that is later. Computed, not
+    // stored per member, so a message updates one row instead of one per participant; the
+    // price is sorting the member's own conversations, a few hundred rows at most.
+    // Unread counts are taken after LIMIT, for the page only.
+    const page = (where: string) => `SELECT l.*, (SELECT count(*) FROM messages m
+         WHERE m.conversation_id = l.id AND m.seq > l.read_seq AND m.sender_id IS NOT l.member AND m.deleted_at IS NULL) AS unread_count
+       FROM (SELECT c.*, max(c.updated_at, p.joined_at) AS activity_at, p.read_seq, p.user_id AS member
+             FROM participants p JOIN conversations c ON c.id = p.conversation_id
+             WHERE ${where} ORDER BY activity_at DESC, c.id DESC LIMIT ?4) l
+       ORDER BY l.activity_at DESC, l.id DESC`;
+    this.listFirstQ = db.query<ListRow, [number, number, number, number]>(page("p.user_id = ?1"));
     this.listAfterQ = db.query<ListRow, [number, number, number, number]>(
-      `${listSelect} WHERE p.user_id = ?1 AND (p.activity_at < ?2 OR (p.activity_at = ?2 AND p.conversation_id < ?3))
-       ORDER BY p.activity_at DESC, p.conversation_id DESC LIMIT ?4`,
+      page("p.user_id = ?1 AND (max(c.updated_at, p.joined_at) < ?2 OR (max(c.updated_at, p.joined_at) = ?2 AND c.id < ?3))"),
     );
-    this.listOneQ = db.query<ListRow, [number, number]>(`${listSelect} WHERE p.user_id = ? AND p.conversation_id = ?`);
-    this.touchActivityQ = db.query("UPDATE participants SET activity_at = ? WHERE conversation_id = ?");
+    this.listOneQ = db.query<ListRow, [number, number, number, number]>(page("p.user_id = ?1 AND p.conversation_id = ?2"));
     this.setLastMessageQ = db.query("UPDATE conversations SET last_message_seq = ?, updated_at = ? WHERE id = ?");
     // max(): receipts only move forward; a late or repeated receipt changes nothing.
     this.readMarkQ = db.query<{ read_seq: number }, [number, number, number]>(
@@ -183,17 +187,16 @@ export class ConversationStore {
 
   /** One page of a user's conversations, latest activity first; `after` is the previous page's last key. */
   selectList(userId: number, limit: number, after: { activityAt: number; id: number } | null): ListRow[] {
-    return after ? this.listAfterQ.all(userId, after.activityAt, after.id, limit) : this.listFirstQ.all(userId, limit);
+    return after ? this.listAfterQ.all(userId, after.activityAt, after.id, limit) : this.listFirstQ.all(userId, 0, 0, limit);
   }
 
   selectListRow(userId: number, conversationId: number): ListRow | null {
-    return this.listOneQ.get(userId, conversationId);
+    return this.listOneQ.get(userId, conversationId, 0, 1);
   }
 
   /** A message arrived: it is the conversation's latest, and the conversation moves up every list. */
   recordMessage(conversationId: number, seq: number, at: number) {
     this.setLastMessageQ.run(seq, at, conversationId);
-    this.touchActivityQ.run(at, conversationId);
   }
 
   /** Move a read watermark forward; returns whether it moved. Reading implies delivery. */

@@ -76,7 +76,9 @@ export class MessageService {
     const replyTo = input.reply_to_message_id ?? null;
 
     return this.writer.run((after) => {
-      this.conversations.requireMember(senderId, conversationId);
+      // One read serves the access check, the delivery status and the event's audience.
+      const participants = this.conversationStore.selectParticipants(conversationId);
+      if (!participants.some((p) => p.user_id === senderId)) throw notFound("Conversation");
       if (clientId !== null) {
         const existing = this.store.selectByClientId(conversationId, senderId, clientId);
         if (existing) return { message: this.viewOne(existing), created: false };
@@ -101,9 +103,12 @@ export class MessageService {
       this.conversationStore.recordMessage(conversationId, row.seq, now);
       // The sender has read what they wrote.
       this.conversationStore.markRead(conversationId, senderId, row.seq);
-      const participants = this.conversationStore.selectParticipants(conversationId);
-      this.attachments.attach(row.seq, fileIds);
-      const message = toMessageView(row, participants, {}, this.attachments.viewsOf([row.seq]).get(row.seq));
+      let attached;
+      if (fileIds.length) {
+        this.attachments.attach(row.seq, fileIds);
+        attached = this.attachments.viewsOf([row.seq]).get(row.seq);
+      }
+      const message = toMessageView(row, participants, {}, attached);
       this.journal.emit(after, "message.created", { message, participantIds: participants.map((p) => p.user_id) }, { conversationId });
       return { message, created: true };
     });

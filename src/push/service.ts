@@ -97,12 +97,14 @@ export class PushService {
   enqueueForMessage(message: MessageView, participantIds: number[]) {
     const senderId = message.sender_id;
     if (senderId === null) return;
+    // This runs inside every send's transaction: offline recipients' devices in one query,
+    // and nothing more when none of them has a device.
+    const offline = participantIds.filter((u) => u !== senderId && !this.isConnected(u));
+    const devicesByUser = this.store.selectDevicesOfMany(offline);
+    if (!devicesByUser.size) return;
     const now = new Date();
     let context: { senderName: string; title: string | null; group: boolean } | null = null;
-    for (const userId of participantIds) {
-      if (userId === senderId || this.isConnected(userId)) continue;
-      const devices = this.store.selectDevicesOf(userId);
-      if (!devices.length) continue;
+    for (const [userId, devices] of devicesByUser) {
       const prefs = this.getPreferences(userId);
       context ??= this.context(senderId, message.conversation_id);
       if (!wantsPush(prefs, message.conversation_id, context.group, now)) continue;

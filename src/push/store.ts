@@ -28,6 +28,7 @@ export class PushStore {
   private readonly upsertDeviceQ;
   private readonly releaseTokenQ;
   private readonly devicesOfQ;
+  private readonly devicesOfManyQ;
   private readonly deviceQ;
   private readonly deleteDeviceQ;
   private readonly touchDeviceQ;
@@ -55,6 +56,7 @@ export class PushStore {
     // A token registered again (another account on the same phone) belongs to the newest owner.
     this.releaseTokenQ = db.query("DELETE FROM devices WHERE platform = ? AND token = ? AND NOT (user_id = ? AND device_id = ?)");
     this.devicesOfQ = db.query<DeviceRow, [number]>("SELECT * FROM devices WHERE user_id = ? ORDER BY registered_at");
+    this.devicesOfManyQ = db.query<DeviceRow, [string]>("SELECT * FROM devices WHERE user_id IN (SELECT value FROM json_each(?))");
     this.deviceQ = db.query<DeviceRow, [number, string]>("SELECT * FROM devices WHERE user_id = ? AND device_id = ?");
     this.deleteDeviceQ = db.query("DELETE FROM devices WHERE user_id = ? AND device_id = ?");
     this.touchDeviceQ = db.query("UPDATE devices SET last_used_at = ? WHERE user_id = ? AND device_id = ?");
@@ -102,6 +104,14 @@ export class PushStore {
 
   selectDevicesOf(userId: number): DeviceRow[] {
     return this.devicesOfQ.all(userId);
+  }
+
+  /** Devices of many users in one query, grouped by user (only users that have some). */
+  selectDevicesOfMany(userIds: number[]): Map<number, DeviceRow[]> {
+    const out = new Map<number, DeviceRow[]>();
+    if (!userIds.length) return out;
+    for (const d of this.devicesOfManyQ.all(JSON.stringify(userIds))) out.set(d.user_id, [...(out.get(d.user_id) ?? []), d]);
+    return out;
   }
 
   selectDevice(userId: number, deviceId: string): DeviceRow | null {
