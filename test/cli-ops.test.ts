@@ -402,6 +402,24 @@ describe("doctor", () => {
     }
   });
 
+  test("push provider files that cannot be used fail, each named", async () => {
+    const notJson = join(root, "fcm-account.txt");
+    writeFileSync(notJson, "this is not a service account");
+    const r = await cli(["doctor", "--data-dir", good, "--port", "0"], {
+      CONFAB_FCM_SERVICE_ACCOUNT_FILE: notJson,
+      CONFAB_APNS_KEY_FILE: join(root, "no-such-key.p8"),
+      CONFAB_APNS_KEY_ID: "KEYID12345",
+      CONFAB_APNS_TEAM_ID: "TEAMID1234",
+      CONFAB_APNS_TOPIC: "org.example.chat",
+    });
+    expectFailure(r, 1, /2 checks failed/);
+    const c = checks(r.stdout);
+    expect(c["fcm"]).toEqual(["FAIL", `${notJson} is not JSON`]);
+    expect(c["apns"]![0]).toBe("FAIL");
+    expect(c["apns"]![1]).toContain("no-such-key.p8");
+    expect(c["database integrity"]![0]).toBe("ok");
+  });
+
   test("a missing data dir fails without creating it", async () => {
     const dir = join(root, "doctor-missing");
     const r = await cli(["doctor", "--data-dir", dir, "--port", "0"]);
