@@ -17,6 +17,7 @@ export function registerServe(program: Command) {
     .option("--public-url <url>", "URL clients reach this server at (env CONFAB_PUBLIC_URL)")
     .option("--registration <mode>", "open or closed (env CONFAB_REGISTRATION, default closed)")
     .option("--log-level <level>", "debug, info, warn, error or silent (env CONFAB_LOG_LEVEL, default info)")
+    .option("--presence <on|off>", "presence and typing indicators (env CONFAB_PRESENCE, default on)")
     .option("--max-upload-bytes <n>", "largest media upload (env CONFAB_MAX_UPLOAD_BYTES, default 26214400)")
     .action(async (flags: ConfigFlags) => {
       const config = loadConfig(flags);
