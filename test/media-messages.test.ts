@@ -71,6 +71,34 @@ describe("sending media", () => {
   });
 });
 
+describe("every transport sends media the same way", () => {
+  test("WebSocket send_message and GraphQL sendMessage attach uploads; someone else's upload is refused there too", async () => {
+    const viaWs = await image();
+    const ws = await connect(alice);
+    ws.send({ type: "send_message", request_id: "m1", conversation_id: conv, message_type: "image", media_attachments: [{ file_id: viaWs.file_id }] });
+    const ack = await ws.waitFor((f) => f.request_id === "m1");
+    expect(ack.type).toBe("message_sent");
+    const sent = await ws.waitFor((f) => f.type === "new_message" && f.message?.message_id === ack.message_id);
+    const bobs = await image(bob);
+    ws.send({ type: "send_message", request_id: "m2", conversation_id: conv, message_type: "image", media_attachments: [{ file_id: bobs.file_id }] });
+    const refused = await ws.waitFor((f) => f.request_id === "m2");
+    ws.close();
+    expect(sent.message.media_attachments[0].file_id).toBe(viaWs.file_id);
+    expect(refused).toMatchObject({ type: "error", error: { code: "VALIDATION_ERROR" } });
+
+    const viaGql = await image();
+    const mutation = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { id mediaAttachments { fileId fileUrl } } errors { field message } } }`;
+    const ok = await s.request("POST", "/graphql", alice.token, { query: mutation, variables: { input: { conversationId: String(conv), type: "IMAGE", mediaAttachments: [viaGql.file_id] } } });
+    const m = ok.body.data.sendMessage;
+    expect(m.errors).toEqual([]);
+    expect(m.message.mediaAttachments[0].fileId).toBe(viaGql.file_id);
+    expect((await fetchMedia(s, m.message.mediaAttachments[0].fileUrl)).status).toBe(200);
+    const no = await s.request("POST", "/graphql", alice.token, { query: mutation, variables: { input: { conversationId: String(conv), type: "IMAGE", mediaAttachments: [bobs.file_id] } } });
+    expect(no.body.data.sendMessage.message).toBeNull();
+    expect(no.body.data.sendMessage.errors[0].field).toBe("mediaAttachments");
+  });
+});
+
 describe("only the sender's own uploads to that conversation", () => {
   test("someone else's upload → 400 media_attachments", async () => {
     const bobs = await image(bob);
