@@ -178,7 +178,7 @@ export function buildHttpApp(core: Core, state: { shuttingDown: boolean }) {
     // of a ~40 µs authenticated GET (bench/http-users.ts).
     encodeSchema: false,
     // The bundled admin page and its chunks are served by Bun itself, outside the API's hooks.
-    serve: { routes: { "/admin": adminPage } },
+    serve: { routes: { "/admin": adminPage, "/admin/": adminPage } },
     websocket: {
       maxPayloadLength: config.ws.maxFrameBytes, // larger frames close the socket with 1009
       // Hard backstop at twice the bound Realtime enforces with a clean 1013 close.
