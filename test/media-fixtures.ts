@@ -107,6 +107,8 @@ export interface UploadOptions {
   messageType?: string;
   /** Send the fields before the file (clients may order them either way). */
   fieldsFirst?: boolean;
+  /** conversation_id before the file, message_type after it. */
+  fieldsAround?: boolean;
 }
 
 /** POST /api/v1/media/upload as a browser's FormData would. */
@@ -116,9 +118,15 @@ export async function upload(s: TestServer, u: TestUser | null, bytes: Uint8Arra
     if (o.conversationId !== undefined) fd.append("conversation_id", String(o.conversationId));
     if (o.messageType !== undefined) fd.append("message_type", o.messageType);
   };
-  if (o.fieldsFirst) fields();
-  fd.append("file", new Blob([bytes as BlobPart], { type: o.type ?? "application/octet-stream" }), o.name ?? "file.bin");
-  if (!o.fieldsFirst) fields();
+  if (o.fieldsAround) {
+    fd.append("conversation_id", String(o.conversationId));
+    fd.append("file", new Blob([bytes as BlobPart], { type: o.type ?? "application/octet-stream" }), o.name ?? "file.bin");
+    fd.append("message_type", String(o.messageType));
+  } else {
+    if (o.fieldsFirst) fields();
+    fd.append("file", new Blob([bytes as BlobPart], { type: o.type ?? "application/octet-stream" }), o.name ?? "file.bin");
+    if (!o.fieldsFirst) fields();
+  }
   const res = await fetch(`${s.url}/api/v1/media/upload`, { method: "POST", headers: u ? { authorization: `Bearer ${u.token}` } : {}, body: fd });
   const text = await res.text();
   let body: any;

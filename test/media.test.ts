@@ -201,6 +201,16 @@ describe("served safely", () => {
   });
 });
 
+describe("form fields in any order", () => {
+  test("fields before the file, after it, or around it", async () => {
+    const png = await makePng(20, 10);
+    for (const order of [{ fieldsFirst: true }, {}, { fieldsAround: true }]) {
+      const r = await upload(s, alice, png, { conversationId: conv, messageType: "image", ...order });
+      expect(`${JSON.stringify(order)} ${r.status}`).toBe(`${JSON.stringify(order)} 201`);
+    }
+  });
+});
+
 describe("content addressing", () => {
   test("identical uploads share one stored copy; each keeps its own file_id", async () => {
     const bytes = makePdf("shared bytes " + Math.random());

@@ -84,7 +84,7 @@ export class MediaService {
       textFields: ["conversation_id", "message_type"],
       // Fields sent before the file are checked before a byte of it is read.
       beforeFile: (fields) => {
-        if (fields.has("conversation_id")) this.requireTarget(userId, fields);
+        if (fields.has("conversation_id")) this.requireConversation(userId, fields);
       },
     });
     try {
@@ -193,13 +193,17 @@ export class MediaService {
 
   /** conversation_id and message_type of an upload form; 404 unless the caller is in that conversation. */
   private requireTarget(userId: number, fields: Map<string, string>): { conversationId: number; messageType: MediaMessageType } {
-    const rawId = fields.get("conversation_id");
-    if (!rawId || !/^[1-9]\d{0,15}$/.test(rawId)) throw invalidField("conversation_id", "conversation_id must be a positive integer");
+    const conversationId = this.requireConversation(userId, fields);
     const messageType = fields.get("message_type") as MediaMessageType | undefined;
     if (!messageType || !MEDIA_MESSAGE_TYPES.includes(messageType)) throw invalidField("message_type", "message_type must be image, video, audio or file");
-    const conversationId = Number(rawId);
-    this.conversations.requireMember(userId, conversationId);
     return { conversationId, messageType };
+  }
+
+  private requireConversation(userId: number, fields: Map<string, string>): number {
+    const rawId = fields.get("conversation_id");
+    if (!rawId || !/^[1-9]\d{0,15}$/.test(rawId)) throw invalidField("conversation_id", "conversation_id must be a positive integer");
+    this.conversations.requireMember(userId, Number(rawId));
+    return Number(rawId);
   }
 
   private requireSelf(actorId: number, userId: number) {
