@@ -358,8 +358,10 @@ describe("admin UI in chromium", () => {
 
 describe("admin UI token refresh", () => {
   test("an expired access token is refreshed behind the scenes, once, and the page carries on", async () => {
-    // A server whose access tokens live one second: every click after that needs a refresh.
-    const short = await startTestServer({ accessTokenTtl: 1 });
+    // A server whose access tokens live three seconds: every click after that needs a refresh.
+    // (Not one: a token's exp is in whole seconds, so a one-second token can already be dead
+    // when the retry after the refresh arrives on a loaded machine.)
+    const short = await startTestServer({ accessTokenTtl: 3 });
     try {
       const a = await makeUser(short, { role: "admin", prefix: "ttl" });
       const refreshes: number[] = [];
@@ -371,11 +373,11 @@ describe("admin UI token refresh", () => {
         await page.goto(`${short.url}/admin`);
         await signInWithKeyboard(a.email, a.password);
         await page.getByRole("heading", { level: 1, name: "Dashboard" }).waitFor();
-        await Bun.sleep(2100);
+        await Bun.sleep(3300);
         await page.getByRole("link", { name: "Users" }).click();
         await page.getByRole("heading", { level: 1, name: "Users" }).waitFor();
         expect(refreshes.length).toBe(1);
-        await Bun.sleep(2100);
+        await Bun.sleep(3300);
         await page.getByRole("link", { name: "Settings" }).click();
         await page.getByRole("heading", { level: 1, name: "Settings" }).waitFor();
         expect(refreshes.length).toBe(2);
