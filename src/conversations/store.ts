@@ -1,6 +1,6 @@
 /** Conversations and their participants. Lists are fetched by id list (json_each), never per row. */
 import type { Db } from "../db/open";
-import type { UserRow } from "../users/model";
+import type { SummaryRow } from "../users/model";
 
 export type ConversationType = "direct" | "group";
 export type ParticipantRole = "admin" | "member";
@@ -33,7 +33,7 @@ export interface ParticipantRow {
   read_seq: number;
 }
 
-export type ParticipantWithUser = ParticipantRow & { user: UserRow };
+export type ParticipantWithUser = ParticipantRow & { user: SummaryRow };
 
 /** "<low id>:<high id>": one direct conversation per pair. */
 export function directKey(a: number, b: number): string {
@@ -89,8 +89,10 @@ export class ConversationStore {
     this.participantsQ = db.query<ParticipantRow, [number]>(
       "SELECT conversation_id, user_id, role, joined_at, delivered_seq, read_seq FROM participants WHERE conversation_id = ? ORDER BY joined_at, user_id",
     );
-    this.participantsOfManyQ = db.query<ParticipantRow & UserRow & { p_role: ParticipantRole }, [string]>(
-      `SELECT p.conversation_id, p.user_id, p.role AS p_role, p.joined_at, p.delivered_seq, p.read_seq, u.*
+    // Only the columns a participant summary shows: the widest part of a conversation list.
+    this.participantsOfManyQ = db.query<ParticipantRow & SummaryRow & { p_role: ParticipantRole }, [string]>(
+      `SELECT p.conversation_id, p.user_id, p.role AS p_role, p.joined_at, p.delivered_seq, p.read_seq,
+              u.id, u.username, u.first_name, u.last_name, u.profile_picture
        FROM participants p JOIN users u ON u.id = p.user_id
        WHERE p.conversation_id IN (SELECT value FROM json_each(?))
        ORDER BY p.conversation_id, p.joined_at, p.user_id`,

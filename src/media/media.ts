@@ -40,7 +40,7 @@ export function mediaSigner(config: Config, serverSecret: Uint8Array): UrlSigner
 
 /** The user's picture link (UserService's `pictureUrl`): users.profile_picture names a media file. */
 export function pictureUrlWith(signer: UrlSigner) {
-  return (row: UserRow): string | null => (row.profile_picture ? signer.url(row.profile_picture, "file") : null);
+  return (row: Pick<UserRow, "profile_picture">): string | null => (row.profile_picture ? signer.url(row.profile_picture, "file") : null);
 }
 
 export interface MediaDeps {

@@ -50,9 +50,12 @@ export interface UserAccount extends UserProfile {
 }
 
 /** Builds the URL of a stored profile picture; media signing plugs in here. */
-export type PictureUrl = (row: UserRow) => string | null;
+export type PictureUrl = (row: Pick<UserRow, "profile_picture">) => string | null;
 
-export function toSummary(row: UserRow, pictureUrl: PictureUrl): UserSummary {
+/** The columns a summary needs: lists of participants read only these. */
+export type SummaryRow = Pick<UserRow, "id" | "username" | "first_name" | "last_name" | "profile_picture">;
+
+export function toSummary(row: SummaryRow, pictureUrl: PictureUrl): UserSummary {
   return {
     user_id: row.id,
     username: row.username,
