@@ -9,7 +9,8 @@ CREATE TABLE events (
   payload         TEXT    NOT NULL,                    -- the domain event as JSON
   created_at      INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX events_created ON events (created_at);
+-- No index on created_at: ids grow with time, so pruning walks the id order (see JournalStore),
+-- and every event written does not pay for a second index.
 
 -- Users who see an event although they are not (or no longer) participants: someone removed
 -- from a group is still told about it.

@@ -99,7 +99,7 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   // Profiles carry signed picture links, so the media signer comes first.
   const signer = mediaSigner(config, secrets.jwtSecret);
   const pictureUrl = pictureUrlWith(signer);
-  const users = new UserService(db, userStore, authStore, bus, pictureUrl);
+  const users = new UserService(db, userStore, authStore, bus, pictureUrl, writer);
   const auth = new AuthService(
     db,
     authStore,
@@ -109,8 +109,12 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
     { registration: config.registration, refreshTtlSeconds: config.refreshTokenTtl },
     new RateLimiter(config.rateLimit.authRequests, config.rateLimit.windowSeconds),
     identityProviders(config, log),
+    writer,
   );
   const conversationStore = new ConversationStore(db);
+  writer.onRollback(() => conversationStore.forgetMembers());
+  // Deleting an account removes its memberships by cascade, outside the store's own methods.
+  bus.subscribe("user.disabled", () => conversationStore.forgetMembers());
   const messageStore = new MessageStore(db);
   const journal = new Journal(new JournalStore(db), bus, config.eventRetentionSeconds * 1000);
   const conversations = new ConversationService(conversationStore, messageStore, userStore, writer, journal, pictureUrl);

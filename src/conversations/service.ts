@@ -185,8 +185,9 @@ export class ConversationService {
     return me;
   }
 
+  /** Who is in a conversation now (from the store's cache; a copy, the caller may keep it). */
   participantIds(id: number): number[] {
-    return this.store.selectParticipants(id).map((p) => p.user_id);
+    return [...this.store.selectParticipantIds(id)];
   }
 
   /** A group whose last admin left gets its longest-standing member as admin, so it stays manageable. */

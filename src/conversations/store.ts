@@ -35,6 +35,9 @@ export interface ParticipantRow {
 
 export type ParticipantWithUser = ParticipantRow & { user: SummaryRow };
 
+/** Conversations whose member lists are kept in memory; past this the cache starts over. */
+const MEMBER_CACHE_ENTRIES = 50_000;
+
 /** "<low id>:<high id>": one direct conversation per pair. */
 export function directKey(a: number, b: number): string {
   return a < b ? `${a}:${b}` : `${b}:${a}`;
@@ -60,6 +63,13 @@ export class ConversationStore {
   private readonly readMarkQ;
   private readonly deliveredMarkQ;
   private readonly promoteQ;
+  private readonly memberIdsQ;
+  /**
+   * Who is in a conversation, by id: read by every send, edit, reaction and receipt, changed
+   * only by the add/remove below. This process is the only writer of memberships (the CLI
+   * never changes them), so the cache cannot go stale behind its back.
+   */
+  private readonly memberCache = new Map<number, readonly number[]>();
   private readonly idsOfUserQ;
   private readonly contactsQ;
 
@@ -129,6 +139,7 @@ export class ConversationStore {
        JOIN participants theirs ON theirs.conversation_id = mine.conversation_id AND theirs.user_id != mine.user_id
        WHERE mine.user_id = ?`,
     );
+    this.memberIdsQ = db.query<{ user_id: number }, [number]>("SELECT user_id FROM participants WHERE conversation_id = ?");
     this.promoteQ = db.query("UPDATE participants SET role = 'admin' WHERE conversation_id = ? AND user_id = ?");
   }
 
@@ -161,11 +172,29 @@ export class ConversationStore {
    * them nor waiting on their receipt.
    */
   insertParticipant(conversationId: number, userId: number, role: ParticipantRole, seq: number, now: number): boolean {
+    this.memberCache.delete(conversationId);
     return this.insertParticipantQ.run({ conversation_id: conversationId, user_id: userId, role, now, seq }).changes > 0;
   }
 
   deleteParticipant(conversationId: number, userId: number): boolean {
+    this.memberCache.delete(conversationId);
     return this.deleteParticipantQ.run(conversationId, userId).changes > 0;
+  }
+
+  /** The ids of a conversation's participants (cached; see memberCache). */
+  selectParticipantIds(conversationId: number): readonly number[] {
+    let ids = this.memberCache.get(conversationId);
+    if (!ids) {
+      ids = this.memberIdsQ.all(conversationId).map((r) => r.user_id);
+      if (this.memberCache.size >= MEMBER_CACHE_ENTRIES) this.memberCache.clear();
+      this.memberCache.set(conversationId, ids);
+    }
+    return ids;
+  }
+
+  /** Forget every cached membership: accounts were deleted, and their rows with them. */
+  forgetMembers() {
+    this.memberCache.clear();
   }
 
   selectParticipant(conversationId: number, userId: number): ParticipantRow | null {

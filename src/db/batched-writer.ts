@@ -59,6 +59,7 @@ export class BatchedWriter {
   private readonly savepoint;
   private readonly release;
   private readonly rollbackTo;
+  private readonly rollbackListeners: (() => void)[] = [];
   /** Batches committed and jobs run, for metrics and the benchmark. */
   readonly stats = { batches: 0, jobs: 0 };
 
@@ -109,6 +110,18 @@ export class BatchedWriter {
     if (this.queue.length) this.schedule();
   }
 
+  /**
+   * Register `fn` to run whenever writes are rolled back (a job failed, or a whole batch): an
+   * in-memory cache filled from rows written inside the rolled-back work must be dropped.
+   */
+  onRollback(fn: () => void) {
+    this.rollbackListeners.push(fn);
+  }
+
+  private rolledBack() {
+    for (const fn of this.rollbackListeners) fn();
+  }
+
   private commitBatch(batch: Pending[]) {
     const results: { ok: boolean; value: unknown; after: (() => void)[] }[] = [];
     try {
@@ -121,6 +134,7 @@ export class BatchedWriter {
       try {
         if (this.db.inTransaction) this.rollback.run();
       } catch {}
+      this.rolledBack();
       for (const p of batch) p.reject(e);
       return;
     }
@@ -153,6 +167,7 @@ export class BatchedWriter {
       if (!this.db.inTransaction) throw e;
       this.rollbackTo.run();
       this.release.run();
+      this.rolledBack();
       return { ok: false, value: e, after: [] };
     }
   }

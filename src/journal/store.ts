@@ -14,7 +14,7 @@ export class JournalStore {
   private readonly afterQ;
   private readonly maxQ;
   private readonly prunedQ;
-  private readonly lastBeforeQ;
+  private readonly firstKeptQ;
   private readonly pruneQ;
   private readonly markPrunedQ;
 
@@ -34,7 +34,9 @@ export class JournalStore {
     );
     this.maxQ = db.query<{ id: number | null }, []>("SELECT max(id) AS id FROM events");
     this.prunedQ = db.query<{ through: number }, []>("SELECT through FROM events_pruned WHERE id = 1");
-    this.lastBeforeQ = db.query<{ id: number | null }, [number]>("SELECT max(id) AS id FROM events WHERE created_at < ?");
+    // The first event young enough to keep, walking ids from the oldest: ids grow with time, so
+    // this reads only the rows about to be pruned.
+    this.firstKeptQ = db.query<{ id: number }, [number]>("SELECT id FROM events WHERE created_at >= ? ORDER BY id LIMIT 1");
     this.pruneQ = db.query("DELETE FROM events WHERE id <= ?");
     this.markPrunedQ = db.query("UPDATE events_pruned SET through = max(through, ?) WHERE id = 1");
   }
@@ -64,8 +66,9 @@ export class JournalStore {
    * highest id deleted. Returns how many were deleted.
    */
   deleteOlderThan(before: number): number {
-    const last = this.lastBeforeQ.get(before)?.id;
-    if (!last) return 0;
+    const firstKept = this.firstKeptQ.get(before)?.id;
+    const last = firstKept !== undefined ? firstKept - 1 : this.selectMaxId();
+    if (last <= this.selectPrunedThrough()) return 0;
     this.markPrunedQ.run(last);
     return this.pruneQ.run(last).changes;
   }

@@ -76,9 +76,11 @@ export class MessageService {
     const replyTo = input.reply_to_message_id ?? null;
 
     return this.writer.run((after) => {
-      // One read serves the access check, the delivery status and the event's audience.
-      const participants = this.conversationStore.selectParticipants(conversationId);
-      if (!participants.some((p) => p.user_id === senderId)) throw notFound("Conversation");
+      // The cached member list serves the access check and the event's audience. A message
+      // this new is `sent` for everyone else, so no receipt watermarks need reading.
+      const memberIds = this.conversationStore.selectParticipantIds(conversationId);
+      if (!memberIds.includes(senderId)) throw notFound("Conversation");
+      const participants = memberIds.map((user_id) => ({ user_id, delivered_seq: 0, read_seq: 0 }));
       if (clientId !== null) {
         const existing = this.store.selectByClientId(conversationId, senderId, clientId);
         if (existing) return { message: this.viewOne(existing), created: false };
@@ -109,7 +111,7 @@ export class MessageService {
         attached = this.attachments.viewsOf([row.seq]).get(row.seq);
       }
       const message = toMessageView(row, participants, {}, attached);
-      this.journal.emit(after, "message.created", { message, participantIds: participants.map((p) => p.user_id) }, { conversationId });
+      this.journal.emit(after, "message.created", { message, participantIds: [...memberIds] }, { conversationId });
       return { message, created: true };
     });
   }

@@ -1,7 +1,7 @@
 /** The rules about accounts and profiles (CONTRACT §5, §6). Transport-agnostic; throws AppError. */
 import { AppError, forbidden, notFound, validationError, type FieldError } from "../lib/errors";
 import { writeTransaction, type Db } from "../db/open";
-import type { AfterCommit } from "../db/batched-writer";
+import type { AfterCommit, BatchedWriter } from "../db/batched-writer";
 import type { EventBus } from "../events";
 import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../auth/passwords";
 import type { AuthStore } from "../auth/store";
@@ -38,6 +38,8 @@ export class UserService {
     private readonly sessions: AuthStore,
     private readonly bus: EventBus,
     readonly pictureUrl: PictureUrl,
+    /** Bookkeeping writes join the next group commit instead of paying an fsync of their own. */
+    private readonly writer: BatchedWriter,
   ) {}
 
   /** Create an account (register, admin, CLI, first external login). 409 CONFLICT when taken. */
@@ -138,8 +140,9 @@ export class UserService {
     return this.users.selectUserByEmail(email);
   }
 
+  /** Record activity; not awaited by callers: it rides the next batch, and losing one is harmless. */
   touchLastActive(id: number, at: number) {
-    this.users.updateLastActive(id, at);
+    this.writer.run(() => this.users.updateLastActive(id, at)).catch(() => {});
   }
 
   async setPassword(id: number, password: string) {
