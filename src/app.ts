@@ -283,6 +283,7 @@ export async function startServer(config: Config, log = new Logger(config.logLev
   core.admin.setLive({ connections: () => ({ connections: realtime.registry.size, users: realtime.registry.users }) });
   const stopWaking = core.bus.subscribe("message.created", () => core.outbox.wake());
   core.outbox.start();
+  const stopIndexing = core.messages.startIndexing();
   const port = app.server!.port!;
   // CONTRACT §1: without --public-url, links point at http://localhost:<the port we got>.
   if (!config.publicUrl) core.media.signer.setBase(`http://localhost:${port}`);
@@ -298,6 +299,7 @@ export async function startServer(config: Config, log = new Logger(config.logLev
       stopHousekeeping();
       realtime.shutdown();
       stopWaking();
+      stopIndexing();
       core.outbox.stop();
       await app.stop();
       removePidFile(config.dataDir);

@@ -18,6 +18,8 @@ export const MAX_CONTENT_LENGTH = 10_000;
 export const MAX_CLIENT_ID_LENGTH = 128;
 export const MAX_EDIT_REASON_LENGTH = 100;
 export const MAX_SEARCH_LENGTH = 200;
+/** Messages indexed per background step: bounds how long one step holds the event loop. */
+const INDEX_CHUNK = 2000;
 const MAX_EMOJI_BYTES = 32;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
@@ -205,10 +207,24 @@ export class MessageService {
     return this.store.tombstoneAllBy(senderId, now);
   }
 
+  /**
+   * Index new messages for search in the background (they are not indexed inside the send's
+   * transaction). Returns the function that stops it.
+   */
+  startIndexing(everyMs = 250): () => void {
+    const timer = setInterval(() => {
+      this.writer.run(() => this.store.indexPending(INDEX_CHUNK)).catch(() => {});
+    }, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   /** Ranked full-text search over conversations the caller is in. */
   search(userId: number, text: string, conversationId: number | null, limit: number): MessageView[] {
     const q = ftsQuery(text);
     if (conversationId !== null) this.conversations.requireMember(userId, conversationId);
+    // Whatever was sent before this search is findable by it, indexed or not yet.
+    this.store.catchUpIndex();
     const rows = this.store.search(userId, q, limit, conversationId);
     const byConversation = new Map<number, MessageRow[]>();
     for (const r of rows) byConversation.set(r.conversation_id, [...(byConversation.get(r.conversation_id) ?? []), r]);

@@ -63,9 +63,13 @@ export class MessageStore {
   private readonly deleteReactionQ;
   private readonly reactionsQ;
   private readonly searchQ;
+  private readonly ftsIndexedQ;
+  private readonly ftsNewestQ;
+  private readonly ftsIndexQ;
+  private readonly ftsMarkQ;
   private readonly searchInQ;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.insertQ = db.query<MessageRow, any>(
       `INSERT INTO messages (id, conversation_id, sender_id, type, content, reply_to, client_message_id, created_at, updated_at)
        VALUES ($id, $conversation_id, $sender_id, $type, $content, $reply_to, $client_message_id, $now, $now) RETURNING *`,
@@ -106,6 +110,15 @@ export class MessageStore {
     const search = `SELECT m.* FROM messages_fts f JOIN messages m ON m.seq = f.rowid
        WHERE messages_fts MATCH $q AND m.deleted_at IS NULL AND m.conversation_id IN (%CONVS%)
        ORDER BY bm25(messages_fts), m.seq DESC LIMIT $limit`;
+    this.ftsIndexedQ = db.query<{ seq: number }, []>("SELECT seq FROM fts_indexed WHERE id = 1");
+    this.ftsNewestQ = db.query<{ seq: number | null }, [number, number]>(
+      "SELECT max(seq) AS seq FROM (SELECT seq FROM messages WHERE seq > ? ORDER BY seq LIMIT ?)",
+    );
+    // Current text: a message edited or deleted before it was indexed goes in as it is now.
+    this.ftsIndexQ = db.query(
+      "INSERT INTO messages_fts (rowid, content) SELECT seq, content FROM messages WHERE seq > ? AND seq <= ? AND content IS NOT NULL",
+    );
+    this.ftsMarkQ = db.query("UPDATE fts_indexed SET seq = ? WHERE id = 1");
     this.searchQ = db.query<MessageRow, any>(search.replace("%CONVS%", "SELECT conversation_id FROM participants WHERE user_id = $user"));
     this.searchInQ = db.query<MessageRow, any>(
       search.replace("%CONVS%", "SELECT conversation_id FROM participants WHERE user_id = $user AND conversation_id = $conversation"),
@@ -193,6 +206,26 @@ export class MessageStore {
 
   selectReactions(seqs: number[]): ReactionRow[] {
     return seqs.length ? this.reactionsQ.all(JSON.stringify(seqs)) : [];
+  }
+
+  /**
+   * Index up to `limit` messages not yet in the full-text index; returns how many rows were
+   * looked at (0 when the index is up to date). Call inside a write transaction.
+   */
+  indexPending(limit: number): number {
+    const from = this.ftsIndexedQ.get()!.seq;
+    const to = this.ftsNewestQ.get(from, limit)?.seq;
+    if (to === null || to === undefined) return 0;
+    this.ftsIndexQ.run(from, to);
+    this.ftsMarkQ.run(to);
+    return to - from;
+  }
+
+  /** Bring the full-text index fully up to date, in one write transaction (before a search). */
+  catchUpIndex(chunk = 5000) {
+    this.db.transaction(() => {
+      while (this.indexPending(chunk) > 0);
+    }).immediate();
   }
 
   search(userId: number, ftsQuery: string, limit: number, conversationId: number | null): MessageRow[] {
