@@ -31,11 +31,11 @@
  * core), server RSS at the end. Target: p99 < 15 ms.
  * Figures, not pass/fail.
  */
-import { spawnSync } from "bun";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { runAtHead } from "./lib/head";
 import { SEED_DB_FILE, emailOf, seededDatabase } from "./lib/seed";
 import {
   ROOT,
@@ -79,31 +79,7 @@ if (opt.help) {
 
 const log = (s: string) => process.stderr.write(s + "\n");
 
-/**
- * --head: export HEAD to $TMPDIR/confab-bench-graphql-head/<commit> and run that copy's own
- * benchmark (its dist/confab, migrations and stores): figures of a commit, not of a work tree
- * in the middle of someone's edit.
- */
-if (opt.head) {
-  const git = (args: string[]) => spawnSync(["git", "-C", ROOT, ...args], { stdout: "pipe", stderr: "pipe" });
-  const commit = git(["rev-parse", "HEAD"]).stdout.toString().trim();
-  if (!/^[0-9a-f]{40}$/.test(commit)) throw new Error("--head: not a git checkout");
-  const parent = join(tmpdir(), "confab-bench-graphql-head");
-  const dir = join(parent, commit.slice(0, 12));
-  if (!existsSync(join(dir, "bench", "graphql.ts"))) {
-    rmSync(parent, { recursive: true, force: true }); // older commits' copies
-    mkdirSync(dir, { recursive: true });
-    const archive = spawnSync(["sh", "-c", `git -C '${ROOT}' archive HEAD | tar -x -C '${dir}'`], { stderr: "inherit" });
-    if (archive.exitCode !== 0) throw new Error("--head: git archive failed");
-    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
-  }
-  log(`--head: running the benchmark of ${commit.slice(0, 12)} from ${dir}`);
-  const child = Bun.spawn([process.execPath, join(dir, "bench", "graphql.ts"), ...process.argv.slice(2).filter((a) => a !== "--head")], {
-    cwd: dir,
-    stdio: ["inherit", "inherit", "inherit"],
-  });
-  process.exit(await child.exited);
-}
+if (opt.head) await runAtHead(ROOT, "bench/graphql.ts", "confab-bench-graphql-head", log);
 if (opt.nice !== undefined) setNiceness(Number(opt.nice));
 const seconds = Number(opt.duration);
 const warmup = Number(opt.warmup);

@@ -43,11 +43,11 @@
  * search < 20 ms. Figures, not pass/fail.
  */
 import { Database } from "bun:sqlite";
-import { spawnSync } from "bun";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { runAtHead } from "./lib/head";
 import { SEED_DB_FILE, emailOf, seededDatabase, type SeedMeta } from "./lib/seed";
 import {
   BINARY,
@@ -106,31 +106,7 @@ if (opt.help) {
 
 const log = (s: string) => process.stderr.write(s + "\n");
 
-/**
- * --head: export HEAD to $TMPDIR/confab-bench-head/<commit>, and run that copy's own benchmark
- * there (its dist/confab, its migrations and stores): figures of a commit, not of a work tree
- * in the middle of someone's edit.
- */
-if (opt.head) {
-  const git = (args: string[]) => spawnSync(["git", "-C", ROOT, ...args], { stdout: "pipe", stderr: "pipe" });
-  const commit = git(["rev-parse", "HEAD"]).stdout.toString().trim();
-  if (!/^[0-9a-f]{40}$/.test(commit)) throw new Error("--head: not a git checkout");
-  const parent = join(tmpdir(), "confab-bench-head");
-  const dir = join(parent, commit.slice(0, 12));
-  if (!existsSync(join(dir, "bench", "messages.ts"))) {
-    rmSync(parent, { recursive: true, force: true }); // older commits' copies
-    mkdirSync(dir, { recursive: true });
-    const archive = spawnSync(["sh", "-c", `git -C '${ROOT}' archive HEAD | tar -x -C '${dir}'`], { stderr: "inherit" });
-    if (archive.exitCode !== 0) throw new Error("--head: git archive failed");
-    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
-  }
-  log(`--head: running the benchmark of ${commit.slice(0, 12)} from ${dir}`);
-  const child = Bun.spawn([process.execPath, join(dir, "bench", "messages.ts"), ...process.argv.slice(2).filter((a) => a !== "--head")], {
-    cwd: dir,
-    stdio: ["inherit", "inherit", "inherit"],
-  });
-  process.exit(await child.exited);
-}
+if (opt.head) await runAtHead(ROOT, "bench/messages.ts", "confab-bench-head", log);
 if (opt.nice !== undefined) setNiceness(Number(opt.nice));
 const seconds = Number(opt.duration);
 const warmup = Number(opt.warmup);
