@@ -48,7 +48,7 @@ export class AuthStore {
   private readonly identityQ;
   private readonly insertIdentityQ;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.insertSessionQ = db.query(
       `INSERT INTO sessions (id, user_id, device_id, device_type, platform, created_at, last_used_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -43,9 +43,6 @@ export function directKey(a: number, b: number): string {
   return a < b ? `${a}:${b}` : `${b}:${a}`;
 }
 
-const UNREAD = `(SELECT count(*) FROM messages m
-   WHERE m.conversation_id = c.id AND m.seq > p.read_seq AND m.sender_id IS NOT p.user_id AND m.deleted_at IS NULL)`;
-
 export class ConversationStore {
   private readonly insertQ;
   private readonly byIdQ;

@@ -42,7 +42,7 @@ export class UserStore {
   private readonly search;
   private readonly searchCount;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.insert = db.query<{ id: number }, [string, string, string, string, string | null, Role, number, number]>(
       `INSERT INTO users (email, username, first_name, last_name, password_hash, role, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
