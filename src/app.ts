@@ -131,7 +131,11 @@ export async function openCore(config: Config, log = new Logger(config.logLevel)
   journal.onRecord("message.created", (p) => push.enqueueForMessage(p.message, p.participantIds));
   const outbox = new PushOutbox(pushStore, writer, providers, log.tag("push"));
   const admin = new AdminService(new AdminStore(db), { users, auth, push, messages, writer, outbox, dataDir: config.dataDir });
-  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, push, outbox, admin, media, close: () => db.close() };
+  const close = () => {
+    writer.close();
+    db.close();
+  };
+  return { config, log, db, bus, secrets, writer, users, auth, conversations, messages, journal, push, outbox, admin, media, close };
 }
 
 function pushProviders(config: Config, secrets: Secrets, log: Logger): Map<Platform, PushProvider> {
@@ -302,6 +306,7 @@ export async function startServer(config: Config, log = new Logger(config.logLev
       stopIndexing();
       core.outbox.stop();
       await app.stop();
+      await core.writer.drained();
       removePidFile(config.dataDir);
       await checkpointer.stop();
       core.close(); // the last connection to close checkpoints what is left

@@ -702,6 +702,7 @@ describe("subscriptions", () => {
     expect(onlineIn(await data(s, shy.token, q, { id }))[ids(shy)]).toBe(true);
 
     for (const w of sockets) await w.close(); // last_active_at is set when the last connection closes
+    await s.server.core.writer.drained(); // …by a write that rides the next batch
     const after = await data(s, viewer.token, q, { id });
     for (const p of after.conversation.participants) {
       const rest = await s.get(`/api/v1/users/${p.id}`, viewer.token);

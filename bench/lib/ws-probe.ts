@@ -23,12 +23,20 @@ const { values } = parseArgs({
 const config = loadConfig({ host: values.host, port: values.port, dataDir: values["data-dir"], registration: values.registration });
 const server = await startServer(config);
 
-// Time every batch: the jobs (BEGIN … last job), the COMMIT statement itself (the fsync with
-// synchronous=FULL, plus any automatic WAL checkpoint) and the rest (after-commit callbacks:
-// publishing to sockets, resolving the callers). The writer counts batches and jobs itself.
+// Time every batch on the event loop: the jobs (BEGIN … last job), the COMMIT statement itself
+// (writing the WAL; its fsync runs on the thread pool, off the loop) and the rest (after-commit
+// callbacks once the sync returned: publishing to sockets, resolving the callers). The writer
+// counts batches, jobs and syncs itself.
 type Stmt = { run: (...a: unknown[]) => unknown };
-const writer = server.core.writer as unknown as { commitBatch(batch: unknown[]): void; stats: { batches: number; jobs: number }; begin: Stmt; commit: Stmt };
+const writer = server.core.writer as unknown as {
+  commitBatch(batch: unknown[]): void;
+  settle(committed: unknown): void;
+  stats: { batches: number; jobs: number; syncs: number };
+  begin: Stmt;
+  commit: Stmt;
+};
 const commitBatch = writer.commitBatch.bind(writer);
+const settle = writer.settle.bind(writer);
 const extra = { maxBatch: 0, commitMs: 0, jobsMs: 0, commitStmtMs: 0 };
 let began = 0;
 const wrap = (stmt: Stmt, before: () => void, after: () => void): Stmt => ({
@@ -58,6 +66,14 @@ writer.commitBatch = (batch: unknown[]) => {
   } finally {
     extra.commitMs += performance.now() - t;
     if (batch.length > extra.maxBatch) extra.maxBatch = batch.length;
+  }
+};
+writer.settle = (committed: unknown) => {
+  const t = performance.now();
+  try {
+    settle(committed);
+  } finally {
+    extra.commitMs += performance.now() - t;
   }
 };
 if (process.env.CONFAB_PROBE_WHAT_IF === "1") {

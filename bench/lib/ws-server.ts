@@ -69,7 +69,8 @@ export interface ProbeStats {
   batches: number;
   jobs: number;
   maxBatch: number;
-  /** Milliseconds inside commitBatch (BEGIN … COMMIT, after-commit callbacks included). */
+  /** Milliseconds of the event loop spent on batches: BEGIN … COMMIT, then the after-commit
+   * callbacks once the batch's sync returned. */
   commitMs: number;
   /** Of which: BEGIN up to the COMMIT statement (the jobs), and the COMMIT statement itself. */
   jobsMs: number;

@@ -65,7 +65,7 @@ describe("BatchedWriter", () => {
       ),
     );
     expect(results).toEqual(Array.from({ length: 25 }, (_, i) => i * 10));
-    expect(w.stats).toEqual({ batches: 1, jobs: 25 });
+    expect(w.stats).toMatchObject({ batches: 1, jobs: 25 });
     expect(seenInTransaction.every(Boolean)).toBe(true);
     // Each job sees the jobs before it in the same batch.
     expect(seenBefore.map((r) => r.length)).toEqual(Array.from({ length: 25 }, (_, i) => i));
@@ -77,14 +77,14 @@ describe("BatchedWriter", () => {
     const w = new BatchedWriter(db);
     await w.run(() => insert(1));
     await Promise.all([w.run(() => insert(2)), w.run(() => insert(3))]);
-    expect(w.stats).toEqual({ batches: 2, jobs: 3 });
+    expect(w.stats).toMatchObject({ batches: 2, jobs: 3 });
   });
 
   test("maxBatch splits a long queue into several transactions, committed in order", async () => {
     const w = new BatchedWriter(db, { maxBatch: 4 });
     const order: number[] = [];
     await Promise.all(Array.from({ length: 10 }, (_, i) => w.run(() => insert(i)).then(() => order.push(i))));
-    expect(w.stats).toEqual({ batches: 3, jobs: 10 });
+    expect(w.stats).toMatchObject({ batches: 3, jobs: 10 });
     expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
@@ -228,5 +228,47 @@ describe("BatchedWriter", () => {
     other.exec("ROLLBACK");
     await w.run(() => insert(3));
     expect(rows()).toEqual([3]);
+  });
+
+  test("callers settle and callbacks run only after the WAL was synced; the connection stays FULL for other commits", async () => {
+    const w = new BatchedWriter(db);
+    const seen: { syncs: number; synchronous: unknown }[] = [];
+    const syncsWhenResolved = await Promise.all(
+      [1, 2, 3].map((i) =>
+        w
+          .run((after) => {
+            insert(i);
+            after(() => seen.push({ syncs: w.stats.syncs, synchronous: db.query("PRAGMA synchronous").get() }));
+          })
+          .then(() => w.stats.syncs),
+      ),
+    );
+    expect(syncsWhenResolved.every((n) => n >= 1)).toBe(true);
+    // The sync completed before the callbacks ran (its count is taken when it returns); and by
+    // then the connection was back to FULL (2) for commits that do not go through the writer.
+    expect(seen).toEqual([1, 2, 3].map(() => ({ syncs: 1, synchronous: { synchronous: 2 } })));
+    w.close();
+  });
+
+  test("an in-memory database has no WAL to sync: batches settle at COMMIT", async () => {
+    const mem = openDatabase(":memory:");
+    handles.push(mem);
+    mem.exec("CREATE TABLE t (x INTEGER PRIMARY KEY) STRICT");
+    const w = new BatchedWriter(mem);
+    await Promise.all([w.run(() => mem.query("INSERT INTO t VALUES (1)").run()), w.run(() => mem.query("INSERT INTO t VALUES (2)").run())]);
+    expect(w.stats).toEqual({ batches: 1, jobs: 2, syncs: 0 });
+  });
+
+  test("a WAL that cannot be synced fails its batch's callers and publishes nothing", async () => {
+    const w = new BatchedWriter(db);
+    await w.run(() => insert(1)); // the WAL exists and the writer holds it open…
+    w.close(); // …until now; it reopens it by name at the next sync, and the name is gone
+    rmSync(`${path}-wal`);
+    const calls: string[] = [];
+    const r = await settle(w.run((after) => (insert(2), after(() => calls.push("published")))));
+    expect(r.ok).toBe(false);
+    expect(String((r as any).error)).toMatch(/ENOENT/);
+    expect(calls).toEqual([]);
+    await w.drained();
   });
 });

@@ -52,13 +52,21 @@ export type ReplayTransform<K extends EventName> = (payload: DomainEvents[K]) =>
 export class Journal {
   private readonly inTransaction = new Map<EventName, InTransactionHandler<any>[]>();
   private readonly onReplayOf = new Map<EventName, ReplayTransform<any>>();
+  /**
+   * The highest event id published on the bus. Not the highest recorded: the writer publishes a
+   * batch only once its commit is synced, so for a moment recorded events are not yet live, and
+   * a connection that took the recorded maximum as its live position would get them twice.
+   */
+  private published: number;
 
   constructor(
     private readonly store: JournalStore,
     private readonly bus: EventBus,
     /** How long events are kept (ms). */
     readonly retentionMs: number,
-  ) {}
+  ) {
+    this.published = store.selectMaxId();
+  }
 
   /** Record inside the current transaction; publish after commit. */
   emit<K extends EventName>(after: AfterCommit, name: K, payload: DomainEvents[K], scope: EventScope) {
@@ -67,7 +75,10 @@ export class Journal {
     const id = this.store.insertEvent(name, scope.conversationId ?? null, JSON.stringify(stored), Date.now());
     for (const u of scope.userIds ?? []) this.store.insertRecipient(u, id);
     for (const handler of this.inTransaction.get(name) ?? []) handler(payload);
-    after(() => this.bus.publish(name, payload, { eventId: id }));
+    after(() => {
+      this.published = id;
+      this.bus.publish(name, payload, { eventId: id });
+    });
   }
 
   /**
@@ -86,9 +97,12 @@ export class Journal {
     this.onReplayOf.set(name, transform);
   }
 
-  /** The highest event id recorded so far. */
+  /**
+   * The live position: every event up to it has been published, every later one will be. What a
+   * connection gets live starts after it; what `resume` replays ends at it.
+   */
   lastEventId(): number {
-    return this.store.selectMaxId();
+    return this.published;
   }
 
   /**
