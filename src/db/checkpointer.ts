@@ -4,6 +4,11 @@
  * while pages are copied into the database file. The server turns that off on its own
  * connection and lets this worker thread checkpoint on a timer with a connection of its own
  * (PASSIVE: it never blocks the writer; what it cannot copy now, it copies next time).
+ *
+ * Never RESTART or TRUNCATE: those block new writers until they have copied the whole WAL, and
+ * after a burst of writes that is a stall of hundreds of milliseconds for every sender. The WAL
+ * file does not stay large anyway: once a checkpoint has copied everything, the next write
+ * starts the WAL over and SQLite cuts the file down to journal_size_limit (see open.ts).
  */
 
 const WORKER = `
@@ -16,7 +21,7 @@ self.onmessage = (e) => {
     db.exec("PRAGMA busy_timeout = 5000");
   } else if (m.type === "checkpoint" && db) {
     try {
-      const r = db.query("PRAGMA wal_checkpoint(" + m.mode + ")").get();
+      const r = db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
       postMessage({ type: "done", log: r.log, checkpointed: r.checkpointed });
     } catch (err) {
       postMessage({ type: "error", error: String(err && err.message || err) });
@@ -32,15 +37,11 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-/**
- * Checkpoint `path` every `intervalMs`; a TRUNCATE every `truncateEvery` runs keeps the WAL
- * file from staying large after a burst.
- */
-export function startCheckpointer(path: string, onError: (e: string) => void, intervalMs = 1000, truncateEvery = 60): Checkpointer {
+/** Checkpoint `path` (PASSIVE) every `intervalMs`. */
+export function startCheckpointer(path: string, onError: (e: string) => void, intervalMs = 1000): Checkpointer {
   const worker = new Worker(URL.createObjectURL(new Blob([WORKER], { type: "application/javascript" })));
   (worker as unknown as { unref(): void }).unref(); // Bun's Worker: never what keeps the process alive
   worker.postMessage({ type: "open", path });
-  let runs = 0;
   let busy = false;
   worker.onmessage = (e) => {
     busy = false;
@@ -49,7 +50,7 @@ export function startCheckpointer(path: string, onError: (e: string) => void, in
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    worker.postMessage({ type: "checkpoint", mode: ++runs % truncateEvery === 0 ? "TRUNCATE" : "PASSIVE" });
+    worker.postMessage({ type: "checkpoint" });
   }, intervalMs);
   timer.unref();
   return {
