@@ -292,6 +292,21 @@ interface Plan {
   target: (r: Result) => { text: string; met: boolean };
 }
 
+/**
+ * Wait (at most 30 s) until the server is nearly idle: each scenario is its own experiment, and
+ * the previous one leaves work behind (WAL checkpoints of everything it wrote, garbage to
+ * collect) that would otherwise be charged to this one's latency.
+ */
+async function settle(w: World, scenario: string) {
+  const t0 = performance.now();
+  for (let busy = 100; busy > 10 && performance.now() - t0 < 30_000; ) {
+    const cpu0 = cpuSeconds(w.server.pid);
+    await sleep(0.5);
+    busy = ((cpuSeconds(w.server.pid) - cpu0) / 0.5) * 100;
+  }
+  log(`[${scenario}] server idle (< 10 % CPU) after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
 async function runLoaded(w: World, p: Plan): Promise<Result> {
   const stats = newStats();
   const senderUser = new Int32Array(p.senders.length);
@@ -302,6 +317,7 @@ async function runLoaded(w: World, p: Plan): Promise<Result> {
   });
   log(`[${p.scenario}] ${p.description}: connecting ${clients.length}…`);
   const conn = await connectAll(w.server.wsUrl, clients, 64);
+  await settle(w, p.scenario);
   const rowsBefore = countMessages(w.server.dataDir);
 
   let pacer: ReturnType<typeof setTimeout> | null = null;
