@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { expectError, startTestServer, type Res, type TestServer, type TestUser } from "./harness";
+import { SEARCH_WINDOW } from "../src/messages/store";
 
 let s: TestServer;
 let alice: TestUser;
@@ -513,6 +514,25 @@ describe("search", () => {
     const r = ok(await s.get("/api/v1/messages/search?q=zeppelin", alice.token)).messages[0];
     expect(r).toMatchObject({ message_id: strong.message_id, content: "zeppelin zeppelin", conversation_id: c, sender_id: bob.user_id });
     expect(await search(alice, "zeppelin", "&limit=1")).toEqual([strong.message_id]);
+  });
+
+  test(`ranking is among the newest ${SEARCH_WINDOW} matches the caller can see; older ones are found when fewer match`, async () => {
+    const c = (await group(alice, [bob])).conversation_id;
+    const elsewhere = (await group(outsider, [carol])).conversation_id;
+    const old = await send(alice, c, "axolotl axolotl, a salamander");
+    // Newer matches the caller cannot see do not push the old one out of the window…
+    for (let i = 0; i < 3; i++) await Promise.all(Array.from({ length: 200 }, (_, j) => send(outsider, elsewhere, `axolotl ${i}-${j} in a conversation bob is not in`)));
+    expect((await search(bob, "axolotl"))[0]).toBe(old.message_id);
+    // …a window's worth of visible, newer, weaker matches does.
+    const newer: string[] = [];
+    for (let i = 0; i < SEARCH_WINDOW / 100; i++)
+      newer.push(...(await Promise.all(Array.from({ length: 100 }, (_, j) => send(alice, c, `a longer message that mentions the axolotl once, number ${i}-${j}`)))).map((m) => m.message_id));
+    const found = await search(bob, "axolotl", "&limit=100");
+    expect(found).toHaveLength(100);
+    expect(found).not.toContain(old.message_id);
+    expect(found.every((id) => newer.includes(id))).toBe(true);
+    // A word only the old message has is still found, however old.
+    expect(await search(bob, "axolotl salamander")).toEqual([old.message_id]);
   });
 
   test("the last word matches as a prefix; all words must match; case and accents fold", async () => {

@@ -41,6 +41,9 @@ export interface ReactionRow {
   user_id: number;
 }
 
+/** Search ranks the newest this many matches the caller can see (see the search statement). */
+export const SEARCH_WINDOW = 500;
+
 export class MessageStore {
   private readonly insertQ;
   private readonly byIdQ;
@@ -106,10 +109,17 @@ export class MessageStore {
       `SELECT message_seq, emoji, user_id FROM reactions WHERE message_seq IN (SELECT value FROM json_each(?))
        ORDER BY message_seq, created_at, user_id`,
     );
-    // Ranked full-text search restricted to the caller's conversations.
-    const search = `SELECT m.* FROM messages_fts f JOIN messages m ON m.seq = f.rowid
-       WHERE messages_fts MATCH $q AND m.deleted_at IS NULL AND m.conversation_id IN (%CONVS%)
-       ORDER BY bm25(messages_fts), m.seq DESC LIMIT $limit`;
+    // Full-text search restricted to the caller's conversations, ranked by bm25 among the newest
+    // SEARCH_WINDOW matches the caller can see. FTS5 walks the matches newest first and stops
+    // there, so a common word costs a bounded walk instead of scoring every match on the server
+    // (17,000 of "today" in the benchmark: 45 ms → 4 ms), and recent messages are what a chat
+    // search is for.
+    const search = `SELECT m.* FROM (
+         SELECT f.rowid AS seq, bm25(messages_fts) AS score FROM messages_fts f JOIN messages v ON v.seq = f.rowid
+         WHERE messages_fts MATCH $q AND v.deleted_at IS NULL AND v.conversation_id IN (%CONVS%)
+         ORDER BY f.rowid DESC LIMIT ${SEARCH_WINDOW}
+       ) c JOIN messages m ON m.seq = c.seq
+       ORDER BY c.score, c.seq DESC LIMIT $limit`;
     this.ftsIndexedQ = db.query<{ seq: number }, []>("SELECT seq FROM fts_indexed WHERE id = 1");
     this.ftsNewestQ = db.query<{ seq: number | null }, [number, number]>(
       "SELECT max(seq) AS seq FROM (SELECT seq FROM messages WHERE seq > ? ORDER BY seq LIMIT ?)",
