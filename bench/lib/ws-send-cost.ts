@@ -57,7 +57,6 @@ type Variant = { name: string; setUp?: (core: Core) => void };
 
 const VARIANTS: Variant[] = [
   { name: "as shipped" },
-  { name: "no FTS trigger", setUp: (c) => c.db.exec("DROP TRIGGER messages_fts_insert") },
   {
     name: "no journal row (JSON still built)",
     setUp: (c) => {
@@ -73,67 +72,22 @@ const VARIANTS: Variant[] = [
     },
   },
   {
-    name: "participants cached per conversation",
-    setUp: (c) => {
-      const cs = (c.messages as any).conversationStore;
-      const real = cs.selectParticipants.bind(cs);
-      const cache = new Map<number, unknown>();
-      cs.selectParticipants = (id: number) => {
-        let v = cache.get(id);
-        if (!v) cache.set(id, (v = real(id)));
-        return v;
-      };
-    },
-  },
-  {
     name: "no sender read_seq update",
     setUp: (c) => {
       (c.messages as any).conversationStore.markRead = () => true;
     },
   },
-  { name: "no events_created index", setUp: (c) => c.db.exec("DROP INDEX events_created") },
-  { name: "synchronous=NORMAL (no fsync per commit)", setUp: (c) => c.db.exec("PRAGMA synchronous = NORMAL") },
   {
-    // The proposals together: FTS indexed outside the send transaction, participants cached per
-    // conversation, the journal pruned by id (no created_at index). The journal row stays.
-    name: "proposals: no FTS, cached participants, no events_created index",
+    name: "no conversation activity update",
     setUp: (c) => {
-      c.db.exec("DROP TRIGGER messages_fts_insert");
-      c.db.exec("DROP INDEX events_created");
-      const cs = (c.messages as any).conversationStore;
-      const real = cs.selectParticipants.bind(cs);
-      const cache = new Map<number, unknown>();
-      cs.selectParticipants = (cid: number) => {
-        let v = cache.get(cid);
-        if (!v) cache.set(cid, (v = real(cid)));
-        return v;
-      };
+      (c.messages as any).conversationStore.recordMessage = () => {};
     },
   },
+  { name: "no messages_sender index", setUp: (c) => c.db.exec("DROP INDEX messages_sender") },
   {
-    name: "no FTS, no journal row, cached participants",
+    name: "no WAL fsync (the thread pool's work)",
     setUp: (c) => {
-      c.db.exec("DROP TRIGGER messages_fts_insert");
-      let id = 1e9;
-      (c.journal as any).store.insertEvent = () => ++id;
-      const cs = (c.messages as any).conversationStore;
-      const real = cs.selectParticipants.bind(cs);
-      const cache = new Map<number, unknown>();
-      cs.selectParticipants = (cid: number) => {
-        let v = cache.get(cid);
-        if (!v) cache.set(cid, (v = real(cid)));
-        return v;
-      };
-    },
-  },
-  {
-    name: "no FTS, no journal row, no savepoint",
-    setUp: (c) => {
-      c.db.exec("DROP TRIGGER messages_fts_insert");
-      let id = 1e9;
-      (c.journal as any).store.insertEvent = () => ++id;
-      const none = { run() {} };
-      Object.assign(c.writer as any, { savepoint: none, release: none });
+      (c.writer as any).walPath = null;
     },
   },
 ];
