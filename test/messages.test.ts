@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { expectError, startTestServer, type Res, type TestServer, type TestUser } from "./harness";
 import { SEARCH_WINDOW } from "../src/messages/store";
+import { MIN_PREFIX_LENGTH } from "../src/messages/service";
 
 let s: TestServer;
 let alice: TestUser;
@@ -544,6 +545,17 @@ describe("search", () => {
     expect(await search(bob, "CARAMEL")).toEqual([m2.message_id]);
     // Only the last word is a prefix.
     expect(await search(bob, "cre caramel")).toEqual([]);
+  });
+
+  test(`a last word shorter than ${MIN_PREFIX_LENGTH} characters matches whole words only`, async () => {
+    const c = (await group(alice, [bob])).conversation_id;
+    const word = await send(alice, c, "team go");
+    const longer = await send(alice, c, "team gopher");
+    expect(await search(bob, "go")).toEqual([word.message_id]);
+    expect(await search(bob, "gop")).toEqual([longer.message_id]);
+    // What counts is the last token as the index splits it: "team.go" is the phrase "team go".
+    expect(await search(bob, "team.go")).toEqual([word.message_id]);
+    expect(await search(bob, "team.gop")).toEqual([longer.message_id]);
   });
 
   test("only conversations the caller is in, even when the word matches elsewhere", async () => {
