@@ -2,13 +2,18 @@
  * WAL checkpoints off the event loop. By default SQLite checkpoints inside whichever COMMIT
  * pushes the WAL past 1000 pages, so every few batches one send waits several milliseconds
  * while pages are copied into the database file. The server turns that off on its own
- * connection and lets this worker thread checkpoint on a timer with a connection of its own
- * (PASSIVE: it never blocks the writer; what it cannot copy now, it copies next time).
+ * connection and lets this worker thread checkpoint on a timer with a connection of its own.
  *
- * Never RESTART or TRUNCATE: those block new writers until they have copied the whole WAL, and
- * after a burst of writes that is a stall of hundreds of milliseconds for every sender. The WAL
- * file does not stay large anyway: once a checkpoint has copied everything, the next write
- * starts the WAL over and SQLite cuts the file down to journal_size_limit (see open.ts).
+ * Each run is a PASSIVE checkpoint: it never blocks the writer. But PASSIVE alone lets the WAL
+ * grow without bound under sustained writes (1 GB in 20 s of the WebSocket benchmark): the WAL
+ * only starts over when a checkpoint has copied every frame before the next commit appends
+ * one, and with a commit every few milliseconds that moment never comes. A long WAL slows every
+ * read that misses it (SQLite searches its index block by block) and fills the disk. So once
+ * the WAL is past `restartFrames` and the PASSIVE run has copied nearly all of it, a RESTART
+ * follows at once: it holds the write lock only to copy the few frames committed since, and
+ * makes the next commit start the WAL over. Its connection never waits (busy_timeout 0): with
+ * the lock taken or a reader in the WAL, RESTART does what PASSIVE does and tries again next
+ * time. Never a RESTART or TRUNCATE of a long backlog: that blocks every writer while it copies.
  */
 
 const WORKER = `
@@ -18,11 +23,12 @@ self.onmessage = (e) => {
   const m = e.data;
   if (m.type === "open") {
     db = new Database(m.path);
-    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec("PRAGMA busy_timeout = 0");
   } else if (m.type === "checkpoint" && db) {
     try {
       const r = db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
-      postMessage({ type: "done", log: r.log, checkpointed: r.checkpointed });
+      if (r.log >= m.restartFrames && r.log - r.checkpointed <= m.restartFrames / 8) db.query("PRAGMA wal_checkpoint(RESTART)").get();
+      postMessage({ type: "done" });
     } catch (err) {
       postMessage({ type: "error", error: String(err && err.message || err) });
     }
@@ -37,8 +43,11 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-/** Checkpoint `path` (PASSIVE) every `intervalMs`. */
-export function startCheckpointer(path: string, onError: (e: string) => void, intervalMs = 1000): Checkpointer {
+/**
+ * Checkpoint `path` every `intervalMs`, starting the WAL over once it is past `restartFrames`
+ * pages (4,096 pages of 4 KiB: 16 MiB).
+ */
+export function startCheckpointer(path: string, onError: (e: string) => void, intervalMs = 250, restartFrames = 4096): Checkpointer {
   const worker = new Worker(URL.createObjectURL(new Blob([WORKER], { type: "application/javascript" })));
   (worker as unknown as { unref(): void }).unref(); // Bun's Worker: never what keeps the process alive
   worker.postMessage({ type: "open", path });
@@ -50,7 +59,7 @@ export function startCheckpointer(path: string, onError: (e: string) => void, in
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    worker.postMessage({ type: "checkpoint" });
+    worker.postMessage({ type: "checkpoint", restartFrames });
   }, intervalMs);
   timer.unref();
   return {
