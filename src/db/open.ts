@@ -26,6 +26,10 @@ export function openDatabase(path: string): Db {
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");
   db.exec("PRAGMA temp_store = MEMORY");
+  // Reads of pages outside the page cache through a memory map (up to 1 GiB of the file) rather
+  // than a pread each: on the WebSocket benchmark, a few µs less per message once the database
+  // outgrows the cache. WAL frames are still read with pread.
+  db.exec("PRAGMA mmap_size = 1073741824");
   // 64 MiB page cache per handle (negative = KiB): the hot indexes of a busy server stay in memory.
   db.exec("PRAGMA cache_size = -65536");
   // Let SQLite keep WAL from growing without bound between checkpoints on a busy server.
