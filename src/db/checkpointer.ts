@@ -53,7 +53,7 @@ export interface Checkpointer {
  * Checkpoint `path` every `intervalMs`, starting the WAL over once it is past `restartFrames`
  * pages (32,768 pages of 4 KiB: 128 MiB).
  */
-export function startCheckpointer(path: string, onError: (e: string) => void, intervalMs = 250, restartFrames = 32_768): Checkpointer {
+export function startCheckpointer(path: string, onError: (e: string) => void, intervalMs = 1000, restartFrames = 32_768): Checkpointer {
   const worker = new Worker(URL.createObjectURL(new Blob([WORKER], { type: "application/javascript" })));
   (worker as unknown as { unref(): void }).unref(); // Bun's Worker: never what keeps the process alive
   worker.postMessage({ type: "open", path });
