@@ -71,7 +71,7 @@ export function messageRoutes(messages: MessageService, guard: ReturnType<typeof
         query: t.Object({ q: t.String({ minLength: 1, maxLength: 200 }), conversation_id: t.Optional(t.String()), limit: t.Optional(t.String()) }),
         detail: {
           summary: "Full-text search over the caller's conversations, best match first",
-          description: "Ranked (bm25) among the newest 500 matching messages the caller can see; every word must match, the last one (from 3 characters) as a prefix.",
+          description: "Ranked (bm25) among the newest 200 matching messages the caller can see; every word must match, the last one (from 3 characters) as a prefix.",
         },
       },
     )
