@@ -34,7 +34,8 @@
  *   history   GET …/messages?limit=50 (newest page, many conversations) and a `before=` page deep
  *             (50–95% back) in the largest conversation.
  *   list      GET /api/v1/conversations?limit=50 for the user in 1,000 conversations.
- *   search    GET /api/v1/messages/search?q=… for that user: a common word and a rare one.
+ *   search    GET /api/v1/messages/search?q=… for that user: a common word and a rare one; and the
+ *             common word for a user in ~20 conversations (few of its matches are theirs).
  * Read paths run at 1 connection (latency of one request alone) and at 32 (under load).
  * Also printed: the database size per million messages (file + WAL after a checkpoint), seeded
  * and as grown by the sends.
@@ -394,6 +395,7 @@ async function main() {
   const senderIds = [...new Set(f.sendPairs.map((p) => p.userId))];
   const heavy = meta.heavyUser.id;
   const bigMember = meta.bigConversation.memberId;
+  const typical = meta.typicalUser.id;
 
   const reads: ReadResult[] = [];
   const sends: SendResult[] = [];
@@ -403,7 +405,7 @@ async function main() {
   const wantReads = ["history", "list", "search"].some((s) => only.has(s));
   if (wantReads || only.has("send")) {
     log("server A (pinned): logging in…");
-    const run = await boot(seeded.path, base, [heavy, bigMember, ...senderIds], meta.password);
+    const run = await boot(seeded.path, base, [heavy, bigMember, typical, ...senderIds], meta.password);
     try {
       const url = run.server.url;
       if (only.has("history")) {
@@ -434,14 +436,18 @@ async function main() {
         }
       }
       if (only.has("search")) {
-        for (const w of [meta.words.common, meta.words.rare]) {
-          const req: Req[] = [{ method: "GET", path: `/api/v1/messages/search?q=${encodeURIComponent(w.word)}`, token: run.tokens.get(heavy)! }];
+        const searches = [
+          { word: meta.words.common, user: heavy, what: `${fmt(meta.words.common.heavyUserMessages)} in the user's ${fmt(meta.heavyUser.conversations)} convs` },
+          { word: meta.words.rare, user: heavy, what: `${fmt(meta.words.rare.heavyUserMessages)} in the user's ${fmt(meta.heavyUser.conversations)} convs` },
+          // The common case: a user in a few conversations, where few of the matches are theirs.
+          { word: meta.words.common, user: typical, what: `user in ${fmt(meta.typicalUser.conversations)} convs` },
+        ];
+        for (const s of searches) {
+          const req: Req[] = [{ method: "GET", path: `/api/v1/messages/search?q=${encodeURIComponent(s.word.word)}`, token: run.tokens.get(s.user)! }];
           await check(url, req[0]!, 200, (b) => (Array.isArray(b?.messages) && b.messages.length > 0 ? null : "no results"));
           for (const c of readConnections) {
-            log(`search "${w.word}", ${c} connection(s)…`);
-            reads.push(
-              await readScenario(run, `search "${w.word}"`, `in ${fmt(w.messages)} msgs, ${fmt(w.heavyUserMessages)} in the user's ${fmt(meta.heavyUser.conversations)} convs; top 20`, req, c),
-            );
+            log(`search "${s.word.word}" as user ${s.user}, ${c} connection(s)…`);
+            reads.push(await readScenario(run, `search "${s.word.word}"`, `in ${fmt(s.word.messages)} msgs, ${s.what}; top 20`, req, c));
           }
         }
       }
