@@ -21,17 +21,10 @@
 
 const WORKER = `
 import { Database } from "bun:sqlite";
-import { readlinkSync } from "node:fs";
-import { setPriority } from "node:os";
 let db = null;
 self.onmessage = (e) => {
   const m = e.data;
   if (m.type === "open") {
-    // The lowest CPU priority for this thread alone (Linux: a thread id names one thread): on a
-    // busy core, copying the WAL must wait for the event loop, not the other way round.
-    try {
-      setPriority(Number(readlinkSync("/proc/thread-self").split("/").pop()), 19);
-    } catch {}
     db = new Database(m.path);
     db.exec("PRAGMA busy_timeout = 0");
   } else if (m.type === "checkpoint" && db) {
