@@ -16,7 +16,8 @@
  * in the WAL, RESTART does what PASSIVE does and the next run tries again. The threshold is a
  * trade: every restart stalls the writer once, so at 5,000 messages/s a 16 MiB threshold
  * restarted every second and showed in the p99 latency; 128 MiB restarts every few seconds at
- * the highest rates and bounds the WAL file near that size.
+ * the highest rates, and the WAL file stays under about 200 MiB (at 20,000 messages/s it grows
+ * 50–75 MB between two runs).
  */
 
 const WORKER = `
