@@ -86,10 +86,11 @@ function find(statements: string[], ...patterns: RegExp[]): string {
 
 /**
  * A full scan of a real table. Virtual tables (json_each, FTS5) are scanned by design, and so are
- * a statement's own bounded subqueries: "SCAN l" reads the list's one page of rows, "SCAN c" the
- * search's window of candidates.
+ * a statement's own subqueries (its CO-ROUTINEs): "SCAN l" reads the list's one page of rows,
+ * "SCAN c" the search's window of candidates.
  */
-const fullScans = (plan: string[]) => plan.filter((l) => /^SCAN /.test(l) && !/VIRTUAL TABLE/.test(l) && !/^SCAN [lc]$/.test(l));
+const fullScans = (plan: string[]) =>
+  plan.filter((l) => /^SCAN /.test(l) && !/VIRTUAL TABLE/.test(l) && !plan.includes(`CO-ROUTINE ${l.slice("SCAN ".length)}`));
 
 for (const variant of ["fresh", "analyzed"] as const) {
   describe(`query plans (${variant} database)`, () => {
@@ -177,20 +178,20 @@ for (const variant of ["fresh", "analyzed"] as const) {
       for (const sql of bySender) expectPlan(sql, { uses: [/USING (COVERING )?INDEX messages_sender \(sender_id=\?\)/] });
     });
 
-    test("search: the FTS index newest first, messages by rowid, restricted by the caller's memberships", () => {
+    test("search: the FTS index newest first, checked against the caller's messages by lookup or by list", () => {
       const searches = statements.filter((x) => /messages_fts MATCH/.test(x));
-      expect(searches).toHaveLength(2);
-      for (const sql of searches) {
-        expectPlan(sql, {
-          uses: [
-            // 192: FTS5 yields the matches by rowid, descending: the window stops the walk.
-            /^SCAN f VIRTUAL TABLE INDEX 192:M/,
-            /^SEARCH v USING INTEGER PRIMARY KEY/,
-            /^SEARCH participants USING (COVERING INDEX participants_user|PRIMARY KEY)/,
-            /^SEARCH m USING INTEGER PRIMARY KEY/,
-          ],
-        });
-      }
+      const byLookup = searches.filter((x) => /JOIN messages v/.test(x));
+      const byList = searches.filter((x) => /\+f\.rowid IN/.test(x));
+      expect([byLookup.length, byList.length, searches.length]).toEqual([2, 2, 4]);
+      // 192: FTS5 yields the matches by rowid, descending, with no rowid constraint of its own:
+      // the window stops the walk, and FTS5 never runs one MATCH per row.
+      const walk = /^SCAN f VIRTUAL TABLE INDEX 192:M\d*$/;
+      const memberships = /^SEARCH participants USING (COVERING INDEX participants_user|PRIMARY KEY)/;
+      const rows = /^SEARCH m USING INTEGER PRIMARY KEY/;
+      for (const sql of byLookup) expectPlan(sql, { uses: [walk, /^SEARCH v USING INTEGER PRIMARY KEY/, memberships, rows] });
+      for (const sql of byList) expectPlan(sql, { uses: [walk, /^SEARCH messages USING COVERING INDEX messages_conversation \(conversation_id=\?\)/, memberships, rows] });
+      for (const sql of statements.filter((x) => /SELECT count\(\*\) AS n FROM \(SELECT 1 FROM messages/.test(x)))
+        expectPlan(sql, { uses: [/^SEARCH messages USING COVERING INDEX messages_conversation \(conversation_id=\?\)/] });
     });
 
     test("no statement of either store scans a whole table", () => {
