@@ -20,15 +20,12 @@
  * log level gets a fresh server: warn measures the request path, info adds the access log.
  * Figures, not pass/fail: the target on a 2-core machine is ≥ 20,000 req/s with p99 < 10 ms.
  */
-import { spawn, spawnSync, type Subprocess } from "bun";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn, type Subprocess } from "bun";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-
-const ROOT = resolve(import.meta.dir, "..");
-const DIST_BINARY = join(ROOT, "dist", "confab");
-const BUN = process.execPath;
+import { BINARY as DIST_BINARY, BUN, ROOT, cpuSeconds, ensureFreshBinary, ensureWrk, hasTaskset, pin, rss, runLoad, schedstat, setNiceness, type Req } from "./lib/load";
 
 const { values: opt } = parseArgs({
   options: {
@@ -64,6 +61,7 @@ const connections = Number(opt.connections);
 const userCount = Math.max(1, Number(opt.users));
 if (opt["cpu-prof"]) opt.source = true;
 const levels = opt.levels!.split(",").map((s) => s.trim()).filter(Boolean);
+if (opt.nice !== undefined) setNiceness(Number(opt.nice));
 
 interface Result {
   level: string;
@@ -80,50 +78,6 @@ interface Result {
   cpuUsPerReq: number;
   /** Share of the run the server's event-loop thread spent runnable but waiting for its core. */
   runQueueWait: number;
-}
-
-// ---------------------------------------------------------------- tools
-
-const hasTaskset = spawnSync(["sh", "-c", "command -v taskset"]).exitCode === 0;
-const pin = (cpu: string, cmd: string[]) => {
-  const pinned = hasTaskset ? ["taskset", "-c", cpu, ...cmd] : cmd;
-  return opt.nice !== undefined ? ["nice", "-n", opt.nice, ...pinned] : pinned;
-};
-
-function which(cmd: string): boolean {
-  return spawnSync(["sh", "-c", `command -v ${cmd}`]).exitCode === 0;
-}
-
-function ensureWrk(): boolean {
-  if (which("wrk")) return true;
-  if (process.getuid?.() !== 0 || !which("apt-get")) return false;
-  console.error("wrk is missing: installing it with apt-get (running as root)…");
-  const quiet = { stdout: "ignore", stderr: "inherit" } as const;
-  spawnSync(["apt-get", "update", "-qq"], quiet);
-  spawnSync(["apt-get", "install", "-y", "-qq", "wrk"], { ...quiet, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-  return which("wrk");
-}
-
-/** Rebuild dist/confab when it is missing or older than any source file. */
-function ensureBinary() {
-  const newest = (dir: string): number => {
-    let t = 0;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-    }
-    return t;
-  };
-  const sources = Math.max(...["src", "cli", "migrations", "package.json"].map((p) => join(ROOT, p)).filter(existsSync).map((p) => (statSync(p).isDirectory() ? newest(p) : statSync(p).mtimeMs)));
-  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return;
-  if (opt["no-build"]) {
-    if (!existsSync(BINARY)) throw new Error("dist/confab is missing and --no-build was given");
-    console.error("note: dist/confab is older than the sources (--no-build given, using it anyway)");
-    return;
-  }
-  console.error("building dist/confab (npm run build)…");
-  const r = spawnSync([BUN, "run", "build"], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
-  if (r.exitCode !== 0) throw new Error("build failed");
 }
 
 // ---------------------------------------------------------------- server
@@ -180,28 +134,6 @@ async function stopServer(s: Server) {
   rmSync(s.dataDir, { recursive: true, force: true });
 }
 
-/** CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = Number(spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
-
-/**
- * Seconds the main (event-loop) thread spent runnable but not running: held back by other work
- * on its core, or by the server's own helper threads pinned there with it (GC, crypto pool).
- */
-function runQueueWaitSeconds(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[1]) / 1e9;
-}
-
-function rss(pid: number): { rssMb: number; peakRssMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024 };
-}
-
 interface Caller {
   token: string;
   path: string;
@@ -229,73 +161,26 @@ async function setUp(url: string): Promise<Caller[]> {
   return callers;
 }
 
-// ---------------------------------------------------------------- load generators
-
-/** wrk: requests rotate over the callers; done() prints the figures as one JSON line. */
-function wrkScript(callers: Caller[]): string {
-  const list = callers.map((c) => `{ ${JSON.stringify(c.path)}, ${JSON.stringify("Bearer " + c.token)} }`).join(",\n  ");
-  return `local callers = {
-  ${list}
-}
-local reqs, i = {}, 0
-function init(args)
-  for k, c in ipairs(callers) do
-    reqs[k] = wrk.format("GET", c[1], { ["Host"] = wrk.host .. ":" .. wrk.port, ["Authorization"] = c[2] })
-  end
-end
-function request()
-  i = i % #reqs + 1
-  return reqs[i]
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('BENCH {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"socket_errors":%d,"non2xx":%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-`;
-}
-
-async function runWrk(url: string, callers: Caller[], seconds: number, dir: string) {
-  const script = join(dir, "bench.lua");
-  writeFileSync(script, wrkScript(callers));
-  const proc = spawn(pin(opt["load-cpu"]!, ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", "-s", script, url]), { stdout: "pipe", stderr: "pipe" });
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  const line = /^BENCH (.*)$/m.exec(out);
-  if (!line) throw new Error(`wrk failed:\n${out}\n${err}`);
-  const r = JSON.parse(line[1]!);
-  return { requests: r.requests, rps: r.requests / (r.duration_us / 1e6), p50Ms: r.p50_us / 1000, p99Ms: r.p99_us / 1000, errors: r.socket_errors, non2xx: r.non2xx };
-}
-
-/** autocannon (an npm dependency) when wrk is not there; one token, its own process, own core. */
-async function runAutocannon(url: string, callers: Caller[], seconds: number) {
-  const runtime = which("node") ? "node" : BUN;
-  const c = callers[0]!;
-  const proc = spawn(
-    pin(opt["load-cpu"]!, [runtime, join(ROOT, "node_modules/autocannon/autocannon.js"), "--json", "-c", String(connections), "-d", String(seconds), "-H", `authorization=Bearer ${c.token}`, url + c.path]),
-    { stdout: "pipe", stderr: "ignore" },
-  );
-  const [out] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-  const r = JSON.parse(out);
-  return { requests: r.requests.total, rps: r.requests.total / r.duration, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
-}
-
 // ---------------------------------------------------------------- main
 
 async function benchLevel(level: string, tool: "wrk" | "autocannon"): Promise<Result[]> {
   const server = await startServer(level);
   try {
     const callers = await setUp(server.url);
-    const run = (s: number) => (tool === "wrk" ? runWrk(server.url, callers, s, server.dataDir) : runAutocannon(server.url, callers, s));
+    const reqs: Req[] = callers.map((c) => ({ method: "GET", path: c.path, token: c.token }));
+    const run = async (seconds: number) => {
+      const r = await runLoad({ url: server.url, reqs, connections, seconds, cpu: opt["load-cpu"]!, tool, dir: server.dataDir });
+      return { requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.socketErrors, non2xx: r.badStatus };
+    };
     if (warmup > 0) await run(warmup);
     const out: Result[] = [];
     for (let i = 0; i < runs; i++) {
       const logBefore = statSync(server.logFile).size;
       const cpuBefore = cpuSeconds(server.proc.pid);
-      const waitBefore = runQueueWaitSeconds(server.proc.pid);
+      const waitBefore = schedstat(server.proc.pid).waitNs;
       const r = await run(duration);
       const cpuUsPerReq = ((cpuSeconds(server.proc.pid) - cpuBefore) * 1e6) / r.requests;
-      const runQueueWait = (runQueueWaitSeconds(server.proc.pid) - waitBefore) / duration;
+      const runQueueWait = (schedstat(server.proc.pid).waitNs - waitBefore) / 1e9 / duration;
       const logBytes = statSync(server.logFile).size - logBefore;
       out.push({ level, ...r, ...rss(server.proc.pid), logBytes, cpuUsPerReq, runQueueWait });
     }
@@ -314,8 +199,8 @@ function median(rs: Result[]): Result {
 }
 
 async function main() {
-  const tool = opt.tool === "autocannon" ? "autocannon" : ensureWrk() ? "wrk" : "autocannon";
-  if (!opt.source && !opt.binary) ensureBinary();
+  const tool = opt.tool === "autocannon" ? "autocannon" : ensureWrk((s) => console.error(s)) ? "wrk" : "autocannon";
+  if (!opt.source && !opt.binary) ensureFreshBinary(opt["no-build"]!, (s) => console.error(s));
   if (!hasTaskset) console.error("note: taskset not found; server and load generator are not pinned");
   const loadBefore = loadAverage();
   const all: Result[][] = [];

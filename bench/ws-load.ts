@@ -52,7 +52,7 @@ import {
   freshProbe,
   hasTaskset,
   loadAverage,
-  memory,
+  rss,
   missingMessages,
   pinnedWithFds,
   schedstat,
@@ -252,7 +252,7 @@ async function measure(w: World, stats: LoadStats, seconds: number) {
     },
     generatorCpuPercent: ((gen1.user + gen1.system) / 1e6 / wall) * 100,
     writer: writerFigures(probe0, probe1, wall),
-    ...memory(w.server.pid),
+    ...rss(w.server.pid),
   };
 }
 
@@ -372,8 +372,8 @@ async function runLoaded(w: World, p: Plan): Promise<Result> {
     capacityPerCore: stats.windowAcks / m.serverCpuSeconds,
     generatorCpuPercent: m.generatorCpuPercent,
     mainThread: m.mainThread,
-    rssMiB: m.rssMiB,
-    peakRssMiB: m.peakMiB,
+    rssMiB: m.rssMb,
+    peakRssMiB: m.peakRssMb,
     acked: stats.acks,
     committedRows,
     errors: stats.errors,
@@ -430,19 +430,19 @@ async function runIdle(count: number): Promise<Result> {
   const w = await startWorld("D", userCount, Math.floor(userCount / 2), 0);
   try {
     await sleep(2);
-    const base = memory(w.server.pid);
+    const base = rss(w.server.pid);
     const stats = newStats();
     const clients: Client[] = [];
     for (let i = 0; i < count; i++) {
       const user = w.users[i % userCount]!;
       clients.push(new Client(user, w.pairs[Math.floor(user.index / 2)] ?? null, stats, new Int32Array(0)));
     }
-    log(`[D] server RSS before ${fmt(base.rssMiB, 1)} MiB; opening ${count} connections…`);
+    log(`[D] server RSS before ${fmt(base.rssMb, 1)} MiB; opening ${count} connections…`);
     const cpu0 = cpuSeconds(w.server.pid);
     const conn = await connectAll(w.server.wsUrl, clients, 256);
     const connectCpu = cpuSeconds(w.server.pid) - cpu0;
     await sleep(3);
-    const after = memory(w.server.pid);
+    const after = rss(w.server.pid);
     const open = clients.filter((c) => c.open).length;
     // Idle: the server's CPU with every connection open and nobody talking.
     const cpu1 = cpuSeconds(w.server.pid);
@@ -451,10 +451,10 @@ async function runIdle(count: number): Promise<Result> {
     for (const c of clients) c.close();
     await waitFor(() => clients.every((c) => c.ws.readyState === 3), 15_000);
     await sleep(2);
-    const closed = memory(w.server.pid);
-    const growth = after.rssMiB - base.rssMiB;
+    const closed = rss(w.server.pid);
+    const growth = after.rssMb - base.rssMb;
     log(
-      `[D] ${open} open: RSS ${fmt(after.rssMiB, 1)} MiB (+${fmt(growth, 1)}); after closing all: ${fmt(closed.rssMiB, 1)} MiB`,
+      `[D] ${open} open: RSS ${fmt(after.rssMb, 1)} MiB (+${fmt(growth, 1)}); after closing all: ${fmt(closed.rssMb, 1)} MiB`,
     );
     return {
       scenario: "D",
@@ -464,8 +464,8 @@ async function runIdle(count: number): Promise<Result> {
       connectP99Ms: conn.p99Ms,
       connectCpuUs: (connectCpu * 1e6) / count,
       serverCpuPercent: idleCpu,
-      rssMiB: after.rssMiB,
-      peakRssMiB: after.peakMiB,
+      rssMiB: after.rssMb,
+      peakRssMiB: after.peakRssMb,
       rssGrowthMiB: growth,
       rssPerConnectionKB: (growth * 1024) / count,
       abnormalCloses: abnormal(stats),
@@ -497,7 +497,7 @@ async function runCrash(): Promise<Result> {
   const conn = await connectAll(w.server.wsUrl, clients, 64);
   for (const s of senders) s.start(WINDOW);
   await sleep(3);
-  const mem = memory(w.server.pid);
+  const mem = rss(w.server.pid);
   // Kill mid-stream: acknowledgements already received must all be on disk.
   w.server.proc.kill("SIGKILL");
   await w.server.proc.exited;
@@ -514,8 +514,8 @@ async function runCrash(): Promise<Result> {
     connections: clients.length,
     connectPerSecond: conn.perSecond,
     connectP99Ms: conn.p99Ms,
-    rssMiB: mem.rssMiB,
-    peakRssMiB: mem.peakMiB,
+    rssMiB: mem.rssMb,
+    peakRssMiB: mem.peakRssMb,
     acked: acked.length,
     committedRows: rows,
     exactlyOnceInOrder: undefined,

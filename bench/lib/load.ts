@@ -52,15 +52,30 @@ function sourcesMtime(): number {
   return Math.max(...["src", "cli", "migrations", "package.json"].map((p) => join(ROOT, p)).filter(existsSync).map(newest));
 }
 
+function build(log: (s: string) => void) {
+  log("building dist/confab (npm run build)…");
+  const r = spawnSync([BUN, "run", "build"], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
+  if (r.exitCode !== 0) throw new Error("build failed");
+}
+
 /** dist/confab: built when missing (or when `rebuild`); a warning when older than the sources. */
 export function ensureBinary(rebuild: boolean, log: (s: string) => void) {
   if (existsSync(BINARY) && !rebuild) {
     if (statSync(BINARY).mtimeMs < sourcesMtime()) log("note: dist/confab is older than the sources; --rebuild rebuilds it, --source runs the sources");
     return;
   }
-  log("building dist/confab (npm run build)…");
-  const r = spawnSync([BUN, "run", "build"], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
-  if (r.exitCode !== 0) throw new Error("build failed");
+  build(log);
+}
+
+/** dist/confab: rebuilt when missing or older than any source file, unless `noBuild`. */
+export function ensureFreshBinary(noBuild: boolean, log: (s: string) => void) {
+  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sourcesMtime()) return;
+  if (noBuild) {
+    if (!existsSync(BINARY)) throw new Error("dist/confab is missing and --no-build was given");
+    log("note: dist/confab is older than the sources (--no-build given, using it anyway)");
+    return;
+  }
+  build(log);
 }
 
 export interface Server {
@@ -168,12 +183,28 @@ export function rss(pid: number): { rssMb: number; peakRssMb: number } {
   return { rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024 };
 }
 
+const CLK_TCK = Number(spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
+
 /** CPU seconds (user + system) a process and its threads have used. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // utime and stime are fields 14 and 15 of the full line: 12 and 13 after "pid (comm) ".
-  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/**
+ * Scheduler figures of the process's main (JavaScript) thread, ns: time on a CPU, and time
+ * runnable but waiting for one (other work on its core). The rest of the wall time it was
+ * blocked: waiting for the network, or in a system call such as fsync.
+ */
+export function schedstat(pid: number): { runNs: number; waitNs: number } {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ").map(Number);
+    return { runNs: run ?? 0, waitNs: wait ?? 0 };
+  } catch {
+    return { runNs: 0, waitNs: 0 };
+  }
 }
 
 /**

@@ -3,18 +3,14 @@
  * bench/lib/ws-probe.ts) pinned to one core on 127.0.0.1 port 0 with a temp data dir, read its
  * CPU time and memory from /proc, count rows in its database, and stop it.
  */
-import { spawn, spawnSync, type Subprocess } from "bun";
+import { spawn, type Subprocess } from "bun";
 import { Database } from "bun:sqlite";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { BUN, ROOT, BINARY, hasTaskset } from "./load";
 
-export const ROOT = resolve(import.meta.dir, "../..");
-export const BINARY = join(ROOT, "dist", "confab");
-const BUN = process.execPath;
-const CLK_TCK = Number(spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
-
-export const hasTaskset = spawnSync(["sh", "-c", "command -v taskset"]).exitCode === 0;
+export { BINARY, ROOT, cpuSeconds, ensureFreshBinary as ensureBinary, hasTaskset, rss, schedstat } from "./load";
 
 /**
  * `cmd` run with the hard fd limit as soft limit, pinned to `cpu` when taskset exists, at
@@ -24,33 +20,6 @@ export const hasTaskset = spawnSync(["sh", "-c", "command -v taskset"]).exitCode
 export function pinnedWithFds(cpu: string, cmd: string[], nice = 0): string[] {
   const prefix = `${nice ? `nice -n ${nice} ` : ""}${hasTaskset ? `taskset -c ${cpu} ` : ""}`;
   return ["sh", "-c", `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec ${prefix}"$@"`, "sh", ...cmd];
-}
-
-/** Rebuild dist/confab when it is missing or older than any source file. */
-export function ensureBinary(noBuild: boolean, log: (s: string) => void) {
-  const newest = (dir: string): number => {
-    let t = 0;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-    }
-    return t;
-  };
-  const sources = Math.max(
-    ...["src", "cli", "migrations", "package.json"]
-      .map((p) => join(ROOT, p))
-      .filter(existsSync)
-      .map((p) => (statSync(p).isDirectory() ? newest(p) : statSync(p).mtimeMs)),
-  );
-  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return;
-  if (noBuild) {
-    if (!existsSync(BINARY)) throw new Error("dist/confab is missing and --no-build was given");
-    log("note: dist/confab is older than the sources (--no-build given, using it anyway)");
-    return;
-  }
-  log("building dist/confab (npm run build)…");
-  const r = spawnSync([BUN, "run", "build"], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
-  if (r.exitCode !== 0) throw new Error("build failed");
 }
 
 export interface ServerOptions {
@@ -157,35 +126,6 @@ export async function freshProbe(s: BenchServer): Promise<ProbeStats | null> {
   const until = performance.now() + 1000;
   while (s.probe() === before && performance.now() < until) await Bun.sleep(5);
   return s.probe();
-}
-
-/** CPU seconds (user + system, all threads) the process has used so far. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which may contain spaces, start after the last ")".
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14, 15)
-}
-
-/**
- * Scheduler figures of the server's main (JavaScript) thread, ns: time on a CPU, and time
- * runnable but waiting for one (other processes on its core). The rest of the wall time it was
- * blocked: waiting for the network, or in a system call such as fsync.
- */
-export function schedstat(pid: number): { runNs: number; waitNs: number } {
-  try {
-    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ").map(Number);
-    return { runNs: run ?? 0, waitNs: wait ?? 0 };
-  } catch {
-    return { runNs: 0, waitNs: 0 };
-  }
-}
-
-/** Resident memory now and at its peak, MiB. */
-export function memory(pid: number): { rssMiB: number; peakMiB: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rssMiB: kb("VmRSS") / 1024, peakMiB: kb("VmHWM") / 1024 };
 }
 
 /** Rows in the messages table, read with a separate read-only handle (what is on disk). */
