@@ -1,6 +1,6 @@
 /** Conversations end to end: create, list, get, update, participants (CONTRACT §2, §3, §7). */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { expectError, startTestServer, type Res, type TestServer, type TestUser } from "./harness";
+import { expectError, ok, startTestServer, type Res, type TestServer, type TestUser } from "./harness";
 
 let s: TestServer;
 let alice: TestUser;
@@ -24,11 +24,6 @@ afterAll(async () => {
 });
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/;
-
-function ok(r: Res, status = 200): any {
-  if (r.status !== status) throw new Error(`expected ${status}, got ${r.status} ${r.text}`);
-  return r.body;
-}
 
 async function group(owner: TestUser, others: TestUser[], extra: Record<string, unknown> = {}): Promise<any> {
   const r = await s.post("/api/v1/conversations", owner.token, {

@@ -140,6 +140,12 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
 }
 
 /** Assert an error envelope; returns `error`. Throws with the response when it does not match. */
+/** The body of a response that must have `status`; anything else fails with the response shown. */
+export function ok(r: Res, status = 200): any {
+  if (r.status !== status) throw new Error(`expected ${status}, got ${r.status} ${r.text}`);
+  return r.body;
+}
+
 export function expectError(r: Res, status: number, code: string): any {
   if (r.status !== status || r.body?.error?.code !== code) throw new Error(`expected ${status} ${code}, got ${r.status} ${r.text}`);
   const e = r.body.error;

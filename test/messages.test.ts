@@ -4,7 +4,7 @@
  * receipts, history paging both ways, and full-text search.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { expectError, startTestServer, type Res, type TestServer, type TestUser } from "./harness";
+import { expectError, ok, startTestServer, type Res, type TestServer, type TestUser } from "./harness";
 import { SEARCH_WINDOW } from "../src/messages/store";
 import { MIN_PREFIX_LENGTH } from "../src/messages/service";
 
@@ -32,11 +32,6 @@ afterAll(async () => {
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/;
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const NIL_UUID = "00000000-0000-7000-8000-000000000000";
-
-function ok(r: Res, status = 200): any {
-  if (r.status !== status) throw new Error(`expected ${status}, got ${r.status} ${r.text}`);
-  return r.body;
-}
 
 function fieldsOf(r: Res): string[] {
   return expectError(r, 400, "VALIDATION_ERROR").details.map((d: any) => d.field);

@@ -4,7 +4,7 @@
  * changes is what REST shows, and receipts flow back to the sender either way.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startTestServer, type Res, type TestServer, type TestUser } from "./harness";
+import { ok, startTestServer, type TestServer, type TestUser } from "./harness";
 import { ClientPool, type Frame } from "./ws-client";
 
 let s: TestServer;
@@ -25,11 +25,6 @@ afterAll(async () => {
   await pool.closeAll();
   await s?.stop();
 });
-
-function ok(r: Res, status = 200): any {
-  if (r.status !== status) throw new Error(`expected ${status}, got ${r.status} ${r.text}`);
-  return r.body;
-}
 
 const newMessage = (id: string) => (f: Frame) => f.type === "new_message" && f.message.message_id === id;
 

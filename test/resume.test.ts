@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { startTestServer, tempDir, type Res, type TestServer, type TestUser } from "./harness";
+import { ok, startTestServer, tempDir, type TestServer, type TestUser } from "./harness";
 import { ClientPool, type Frame, type WsClient } from "./ws-client";
 
 let s: TestServer;
@@ -34,11 +34,6 @@ afterAll(async () => {
   await s?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-function ok(r: Res, status = 200): any {
-  if (r.status !== status) throw new Error(`expected ${status}, got ${r.status} ${r.text}`);
-  return r.body;
-}
 
 async function send(u: TestUser, conversationId: number, content: string): Promise<any> {
   return ok(await s.post(`/api/v1/conversations/${conversationId}/messages`, u.token, { message_type: "text", content }), 201);

@@ -7,7 +7,7 @@
  * participants_changed), errors that keep the socket open, and sessions that end.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestServer, type Res, type TestServer, type TestUser } from "./harness";
+import { ok, startTestServer, type TestServer, type TestUser } from "./harness";
 import { ClientPool, WsClient, wsUrl, type Frame } from "./ws-client";
 
 const AUTH_DEADLINE_MS = 300;
@@ -36,11 +36,6 @@ afterAll(async () => {
   await pool.closeAll();
   await s?.stop();
 });
-
-function ok(r: Res, status = 200): any {
-  if (r.status !== status) throw new Error(`expected ${status}, got ${r.status} ${r.text}`);
-  return r.body;
-}
 
 async function group(owner: TestUser, others: TestUser[], title = "g"): Promise<any> {
   return ok(await s.post("/api/v1/conversations", owner.token, { conversation_type: "group", title, participant_ids: others.map((u) => u.user_id) }), 201);

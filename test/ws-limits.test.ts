@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { defaultConfig } from "../src/config";
-import { startTestServer, type Res, type TestServer, type TestUser } from "./harness";
+import { ok, startTestServer, type TestServer, type TestUser } from "./harness";
 import { ClientPool, RawWs, WsClient, wsUrl } from "./ws-client";
 
 const MAX_FRAME = 4096;
@@ -32,11 +32,6 @@ afterAll(async () => {
   await pool.closeAll();
   await s?.stop();
 });
-
-function ok(r: Res, status = 200): any {
-  if (r.status !== status) throw new Error(`expected ${status}, got ${r.status} ${r.text}`);
-  return r.body;
-}
 
 /** Wait until the server's registry holds `n` connections (closes are processed asynchronously). */
 async function registryDropsTo(n: number, timeoutMs = 3000) {
