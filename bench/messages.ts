@@ -61,6 +61,7 @@ import {
   machineBusySeconds,
   runQueueWaitSeconds,
   setNiceness,
+  writtenBytes,
   rss,
   runLoad,
   scrape,
@@ -270,6 +271,8 @@ interface SendResult extends LoadResult {
   serverMeanMs: number | null;
   serverCpuPct: number;
   serverCpuUsPerReq: number;
+  /** Storage writes (WAL and checkpoints) per message, KiB. */
+  writtenKbPerMsg: number;
   runQueueWaitPct: number;
   otherCpuPct: number;
   rssMb: number;
@@ -287,7 +290,9 @@ async function readScenario(run: Run, name: string, detail: string, reqs: Req[],
   const cpu0 = cpuSeconds(pid);
   const wait0 = runQueueWaitSeconds(pid);
   const busy0 = machineBusySeconds();
+  const written0 = writtenBytes(run.server.pid);
   const r = await runLoad({ ...load, seconds });
+  const written = writtenBytes(run.server.pid) - written0;
   const cpu = cpuSeconds(pid) - cpu0;
   const other = machineBusySeconds() - busy0 - cpu - r.loadCpuSeconds;
   return {
@@ -326,7 +331,9 @@ async function sendScenario(run: Run, f: Fixtures, name: string, pinned: boolean
   const cpu0 = cpuSeconds(run.server.pid);
   const wait0 = runQueueWaitSeconds(run.server.pid);
   const busy0 = machineBusySeconds();
+  const written0 = writtenBytes(run.server.pid);
   const r = await runLoad({ ...load, seconds });
+  const written = writtenBytes(run.server.pid) - written0;
   const cpu = cpuSeconds(run.server.pid) - cpu0;
   const wait = runQueueWaitSeconds(run.server.pid) - wait0;
   const other = machineBusySeconds() - busy0 - cpu - r.loadCpuSeconds;
@@ -357,6 +364,7 @@ async function sendScenario(run: Run, f: Fixtures, name: string, pinned: boolean
     serverMeanMs: sum !== null && count ? (sum / count) * 1000 : null,
     serverCpuPct: (cpu / r.seconds) * 100,
     serverCpuUsPerReq: (cpu / Math.max(1, r.requests)) * 1e6,
+    writtenKbPerMsg: written / 1024 / Math.max(1, r.requests),
     runQueueWaitPct: (wait / r.seconds) * 100,
     otherCpuPct: Math.max(0, (other / r.seconds) * 100),
     ...rss(run.server.pid),
@@ -580,7 +588,7 @@ function print(r: {
       `\nsend: POST /api/v1/conversations/{id}/messages, ${connections} connections, 201 after COMMIT; ${f.sendPairs.length} (sender, conversation) pairs ` +
         `of ${new Set(f.sendPairs.map((p) => p.userId)).size} users, ${fmt(members, 1)} participants per conversation on average`,
     );
-    const rows = [["run", "msgs/s", "p50 ms", "p99 ms", "max ms", "errors", "batches", "msgs/batch", "srv mean ms", "srv CPU %", "CPU µs/msg", "runq wait %", "other CPU %", "RSS MB", "peak MB"]];
+    const rows = [["run", "msgs/s", "p50 ms", "p99 ms", "max ms", "errors", "batches", "msgs/batch", "srv mean ms", "srv CPU %", "CPU µs/msg", "KiB written/msg", "runq wait %", "other CPU %", "RSS MB", "peak MB"]];
     for (const x of r.sends) {
       rows.push([
         x.name,
@@ -594,6 +602,7 @@ function print(r: {
         fmt(x.serverMeanMs, 2),
         fmt(x.serverCpuPct),
         fmt(x.serverCpuUsPerReq),
+        fmt(x.writtenKbPerMsg, 1),
         fmt(x.runQueueWaitPct),
         fmt(x.otherCpuPct),
         fmt(x.rssMb),

@@ -57,6 +57,7 @@ import {
   pinnedWithFds,
   schedstat,
   startServer,
+  writtenBytes,
   type BenchServer,
   type ProbeStats,
 } from "./lib/ws-server";
@@ -152,6 +153,8 @@ interface Result {
    * whole core: comparable between runs even when other work takes part of the core.
    */
   serverCpuUsPerMessage?: number;
+  /** Storage writes (WAL, checkpoints) per acknowledged message, KiB. */
+  writtenKiBPerMessage?: number;
   capacityPerCore?: number;
   generatorCpuPercent?: number;
   rssMiB: number;
@@ -233,6 +236,7 @@ async function measure(w: World, stats: LoadStats, seconds: number) {
   const cpu0 = cpuSeconds(w.server.pid);
   const gen0 = process.cpuUsage();
   const sched0 = schedstat(w.server.pid);
+  const written0 = writtenBytes(w.server.pid);
   const t0 = performance.now();
   stats.measuring = true;
   await sleep(seconds);
@@ -241,9 +245,11 @@ async function measure(w: World, stats: LoadStats, seconds: number) {
   const cpu1 = cpuSeconds(w.server.pid);
   const gen1 = process.cpuUsage(gen0);
   const sched1 = schedstat(w.server.pid);
+  const written = writtenBytes(w.server.pid) - written0;
   const probe1 = await freshProbe(w.server);
   return {
     wall,
+    writtenBytes: written,
     serverCpuSeconds: cpu1 - cpu0,
     serverCpuPercent: ((cpu1 - cpu0) / wall) * 100,
     mainThread: {
@@ -369,6 +375,7 @@ async function runLoaded(w: World, p: Plan): Promise<Result> {
     ackLatency: pct(stats.ackLatency),
     serverCpuPercent: m.serverCpuPercent,
     serverCpuUsPerMessage: (m.serverCpuSeconds * 1e6) / stats.windowAcks,
+    writtenKiBPerMessage: m.writtenBytes / 1024 / stats.windowAcks,
     capacityPerCore: stats.windowAcks / m.serverCpuSeconds,
     generatorCpuPercent: m.generatorCpuPercent,
     mainThread: m.mainThread,
@@ -548,7 +555,7 @@ function print(r: Result) {
     lines.push(
       `   CPU cost       ${fmt(r.serverCpuUsPerMessage, 1)} µs server CPU per message → at most ${fmt(r.capacityPerCore!)} messages/s` +
         (per > 1.01 ? ` (${fmt(r.capacityPerCore! * per)} deliveries/s)` : "") +
-        " with a whole core",
+        ` with a whole core; ${fmt(r.writtenKiBPerMessage!, 1)} KiB written to storage per message`,
     );
   }
   if (r.mainThread)

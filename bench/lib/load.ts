@@ -223,6 +223,18 @@ export function runQueueWaitSeconds(pid: number): number {
   return ns / 1e9;
 }
 
+/**
+ * Bytes a process has caused to be written to storage (/proc/<pid>/io write_bytes: the WAL, the
+ * checkpoints into the database file, logs; not sockets), counted when the page cache is dirtied.
+ */
+export function writtenBytes(pid: number): number {
+  try {
+    return Number(/^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Busy jiffies (USER_HZ) of the whole machine, all cores: what else ran during a run. */
 export function machineBusySeconds(): number {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);

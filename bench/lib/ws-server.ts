@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BUN, ROOT, BINARY, hasTaskset } from "./load";
 
-export { BINARY, ROOT, cpuSeconds, ensureFreshBinary as ensureBinary, hasTaskset, rss, schedstat } from "./load";
+export { BINARY, ROOT, cpuSeconds, ensureFreshBinary as ensureBinary, hasTaskset, rss, schedstat, writtenBytes } from "./load";
 
 /**
  * `cmd` run with the hard fd limit as soft limit, pinned to `cpu` when taskset exists, at
