@@ -99,6 +99,33 @@ describe("BatchedWriter", () => {
     expect(log.indexOf("io")).toBeLessThan(log.length - 1);
   });
 
+  test("commitGapMs: a steady stream commits at most once per gap; a write after a quiet moment and a full batch do not wait", async () => {
+    const gap = 300;
+    const w = new BatchedWriter(db, { commitGapMs: gap, maxBatch: 5 });
+    const timed = async (p: Promise<unknown>) => {
+      const t0 = performance.now();
+      await p;
+      return performance.now() - t0;
+    };
+    // Nothing committed lately: at once.
+    const firstAt = performance.now();
+    expect(await timed(w.run(() => insert(1)))).toBeLessThan(gap * 0.6);
+    // Right behind it: these wait for the gap to pass since the first commit began, and go together.
+    const waited = await timed(Promise.all([2, 3, 4].map((i) => w.run(() => insert(i)))));
+    expect(performance.now() - firstAt).toBeGreaterThanOrEqual(gap - 5);
+    expect(waited).toBeGreaterThan(gap * 0.5);
+    expect(w.stats).toMatchObject({ batches: 2, jobs: 4 });
+    // A full batch does not wait, though the last commit was just now.
+    expect(await timed(Promise.all([5, 6, 7, 8, 9].map((i) => w.run(() => insert(i)))))).toBeLessThan(gap * 0.6);
+    expect(w.stats).toMatchObject({ batches: 3, jobs: 9 });
+    // After a quiet moment longer than the gap: at once again.
+    await Bun.sleep(gap + 50);
+    expect(await timed(w.run(() => insert(10)))).toBeLessThan(gap * 0.6);
+    expect(rows()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await w.drained();
+    w.close();
+  });
+
   test("a throwing job rejects alone: its writes are undone, the others commit", async () => {
     const w = new BatchedWriter(db);
     const boom = new Error("boom");
