@@ -243,15 +243,34 @@ describe("BatchedWriter", () => {
     expect(w.stats.batches).toBe(1);
   });
 
-  test("a failure at BEGIN (the write lock is held elsewhere) rejects the batch without hanging", async () => {
-    db.exec("PRAGMA busy_timeout = 0");
+  test("a write lock held elsewhere is waited for without blocking the event loop", async () => {
     const other = new Database(path);
     handles.push(other);
     other.exec("BEGIN IMMEDIATE");
     const w = new BatchedWriter(db);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    const done = Promise.all([w.run(() => insert(1)), w.run(() => insert(2))]);
+    await Bun.sleep(150);
+    other.exec("COMMIT");
+    await done;
+    clearInterval(ticker);
+    // With SQLite's busy wait the thread would have slept through the whole 150 ms.
+    expect(ticks).toBeGreaterThan(10);
+    expect(rows()).toEqual([1, 2]);
+    // The connection keeps its busy timeout for the statements that do not go through the writer.
+    expect(db.query("PRAGMA busy_timeout").get()).toEqual({ timeout: 5000 });
+  });
+
+  test("past lockTimeoutMs the waiting batch fails with SQLITE_BUSY, and the writer stays usable", async () => {
+    const other = new Database(path);
+    handles.push(other);
+    other.exec("BEGIN IMMEDIATE");
+    const w = new BatchedWriter(db, { lockTimeoutMs: 100 });
     const r = await settle(Promise.all([w.run(() => insert(1)), w.run(() => insert(2))]));
     expect(r.ok).toBe(false);
     expect(String((r as any).error)).toMatch(/locked|busy/i);
+    expect(db.query("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
     other.exec("ROLLBACK");
     await w.run(() => insert(3));
     expect(rows()).toEqual([3]);

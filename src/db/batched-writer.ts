@@ -23,6 +23,13 @@
  * when the previous commit was less than the gap ago: the first write after a quiet moment
  * commits at once, and a full batch (maxBatch) never waits.
  *
+ * The write lock is taken without blocking the event loop. Another connection may hold it: the
+ * checkpointer's RESTART for 20-40 ms every second or so under sustained writes, the CLI for a
+ * whole command. SQLite's busy handler would sleep the server's one thread meanwhile (33 ms
+ * measured, and up to 5 s), so BEGIN runs with no busy wait and, when the lock is taken, the
+ * batch goes back to the front of the queue and is retried every millisecond, for at most
+ * `lockTimeoutMs`; meanwhile the server keeps reading, answering and delivering.
+ *
  * Every job runs inside its own SAVEPOINT: a job that throws is rolled back alone and rejects
  * its own caller; the rest of the batch commits. After-commit callbacks (publishing domain
  * events) run once the batch is durable, in job order.
@@ -35,7 +42,7 @@
  *   });
  */
 import { closeSync, fdatasync, openSync } from "node:fs";
-import type { Db } from "./open";
+import { BUSY_TIMEOUT_MS, type Db } from "./open";
 import { AppError } from "../lib/errors";
 
 /** Register work to do once the transaction has committed. */
@@ -67,6 +74,8 @@ export interface BatchedWriterOptions {
   maxQueue?: number;
   /** Least time between the starts of two commits while writes keep coming, ms (0: none). */
   commitGapMs?: number;
+  /** How long a batch waits for a write lock held by another connection before it fails, ms. */
+  lockTimeoutMs?: number;
   onAfterCommitError?: (e: unknown) => void;
 }
 
@@ -96,15 +105,18 @@ export class BatchedWriter {
   private readonly rollbackListeners: (() => void)[] = [];
   /** The WAL path when the writer syncs it itself (a file database), else null (in memory). */
   private readonly walPath: string | null;
-  private readonly commitWithoutSync;
-  private readonly commitWithSync;
   private walFd: number | null = null;
   /** A WAL sync is in flight: the batch it makes durable waits for it, and so does the queue. */
   private syncing = false;
   private readonly commitGapMs: number;
   /** When the last batch began to commit (performance.now()). */
   private lastCommitAt = -Infinity;
-  private gapTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A flush waiting on a timer: for the commit gap to pass, or to try the write lock again. */
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly lockTimeoutMs: number;
+  /** Since when the next batch has found the write lock taken (performance.now()), or null. */
+  private lockedSince: number | null = null;
+
   /** Batches committed, jobs run and WAL syncs done, for metrics and the benchmark. */
   readonly stats = { batches: 0, jobs: 0, syncs: 0 };
 
@@ -115,6 +127,8 @@ export class BatchedWriter {
     this.maxBatch = opts.maxBatch ?? 512;
     this.maxQueue = opts.maxQueue ?? 20_000;
     this.commitGapMs = opts.commitGapMs ?? 0;
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? BUSY_TIMEOUT_MS;
+
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
@@ -122,13 +136,11 @@ export class BatchedWriter {
     this.release = db.prepare("RELEASE job");
     this.rollbackTo = db.prepare("ROLLBACK TO job");
     this.walPath = db.filename && db.filename !== ":memory:" ? `${db.filename}-wal` : null;
-    this.commitWithoutSync = db.prepare("PRAGMA synchronous = NORMAL");
-    this.commitWithSync = db.prepare("PRAGMA synchronous = FULL");
   }
 
   /** Resolves once every job queued so far has committed and been synced (for shutdown). */
   async drained(): Promise<void> {
-    while (this.queue.length || this.scheduled || this.syncing || this.gapTimer) await Bun.sleep(1);
+    while (this.queue.length || this.scheduled || this.syncing || this.timer) await Bun.sleep(1);
   }
 
   /** Release the WAL file handle (the database itself is closed by its owner). */
@@ -148,11 +160,11 @@ export class BatchedWriter {
 
   private schedule() {
     // A full batch does not wait out the gap.
-    if (this.gapTimer && this.queue.length >= this.maxBatch) {
-      clearTimeout(this.gapTimer);
-      this.gapTimer = null;
+    if (this.timer && this.lockedSince === null && this.queue.length >= this.maxBatch) {
+      clearTimeout(this.timer);
+      this.timer = null;
     }
-    if (this.scheduled || this.gapTimer) return;
+    if (this.scheduled || this.timer) return;
     this.scheduled = true;
     // setImmediate, not a microtask: requests already read by the server get to enqueue
     // their writes before this batch closes.
@@ -174,16 +186,53 @@ export class BatchedWriter {
     // the next sync anyway, and one commit of everything once it returns writes each page once.
     if (!this.queue.length || this.syncing) return;
     const wait = this.lastCommitAt + this.commitGapMs - performance.now();
-    if (wait >= 1 && this.queue.length < this.maxBatch) {
-      this.gapTimer = setTimeout(() => {
-        this.gapTimer = null;
-        this.flush();
-      }, wait);
-      return;
-    }
+    if (wait >= 1 && this.queue.length < this.maxBatch) return this.flushIn(wait);
+    if (!this.takeLock()) return;
     this.lastCommitAt = performance.now();
     this.commitBatch(this.queue.splice(0, this.maxBatch));
     if (this.queue.length) this.schedule();
+  }
+
+  private flushIn(ms: number) {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, ms);
+  }
+
+  /**
+   * BEGIN IMMEDIATE without SQLite's busy wait. When another connection holds the lock, try
+   * again in a millisecond (false); past lockTimeoutMs, fail the waiting batch with SQLITE_BUSY.
+   */
+  private takeLock(): boolean {
+    // Pragmas through exec, not prepared statements: a prepared busy_timeout pragma keeps the
+    // value it had when first run, and a prepared synchronous one missed its first run.
+    if (this.walPath) this.db.exec("PRAGMA synchronous = NORMAL");
+    this.db.exec("PRAGMA busy_timeout = 0");
+    try {
+      this.begin.run();
+      this.lockedSince = null;
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "SQLITE_BUSY") return this.failBatch(e);
+      this.lockedSince ??= performance.now();
+      if (performance.now() - this.lockedSince >= this.lockTimeoutMs) {
+        this.lockedSince = null;
+        return this.failBatch(e);
+      }
+      this.flushIn(1);
+      return false;
+    } finally {
+      this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      if (this.walPath && !this.db.inTransaction) this.db.exec("PRAGMA synchronous = FULL");
+    }
+  }
+
+  /** BEGIN failed for good: the next batch's callers get the error; the queue moves on. */
+  private failBatch(e: unknown): false {
+    for (const p of this.queue.splice(0, this.maxBatch)) p.reject(e);
+    if (this.queue.length) this.schedule();
+    return false;
   }
 
   /**
@@ -200,14 +249,12 @@ export class BatchedWriter {
 
   private commitBatch(batch: Pending[]) {
     const results: JobResult[] = [];
-    if (this.walPath) this.commitWithoutSync.run();
     try {
-      this.begin.run();
       for (const p of batch) results.push(this.runJob(p.job));
       this.commit.run();
     } catch (e) {
-      // BEGIN or COMMIT itself failed (disk full, I/O error, a deferred constraint): nothing of
-      // this batch is durable. A failing ROLLBACK must not keep the callers waiting forever.
+      // COMMIT itself failed, or SQLite rolled the whole transaction back under a job (disk full,
+      // I/O error, a deferred constraint): nothing of this batch is durable. A failing ROLLBACK must not keep the callers waiting forever.
       try {
         if (this.db.inTransaction) this.rollback.run();
       } catch {}
@@ -215,7 +262,7 @@ export class BatchedWriter {
       for (const p of batch) p.reject(e);
       return;
     } finally {
-      if (this.walPath) this.commitWithSync.run();
+      if (this.walPath) this.db.exec("PRAGMA synchronous = FULL");
     }
     this.stats.batches++;
     this.stats.jobs += batch.length;

@@ -10,6 +10,9 @@ export type Db = Database;
 /** The database's file name inside the data dir. */
 export const DATABASE_FILE = "confab.db";
 
+/** How long a statement waits for a lock another connection holds (the CLI next to the server). */
+export const BUSY_TIMEOUT_MS = 5000;
+
 /** Open (creating if needed) the database file at `path` with confab's pragmas. */
 export function openDatabase(path: string): Db {
   // Messages are private: the file (and the -wal/-shm SQLite derives from it) is owner-only.
@@ -17,7 +20,7 @@ export function openDatabase(path: string): Db {
   const db = new Database(path, { create: true, strict: true });
   // Must be first: every later statement, including the pragmas below, may meet a lock held by
   // another process (the CLI next to a running server); wait up to 5 s instead of failing.
-  db.exec("PRAGMA busy_timeout = 5000");
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // WAL: readers never block the writer and vice versa; one file stays the source of truth.
   db.exec("PRAGMA journal_mode = WAL");
   // FULL: a transaction is on stable storage before COMMIT returns, so an acknowledged message
