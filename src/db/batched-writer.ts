@@ -116,7 +116,6 @@ export class BatchedWriter {
   private readonly lockTimeoutMs: number;
   /** Since when the next batch has found the write lock taken (performance.now()), or null. */
   private lockedSince: number | null = null;
-
   /** Batches committed, jobs run and WAL syncs done, for metrics and the benchmark. */
   readonly stats = { batches: 0, jobs: 0, syncs: 0 };
 
@@ -128,7 +127,6 @@ export class BatchedWriter {
     this.maxQueue = opts.maxQueue ?? 20_000;
     this.commitGapMs = opts.commitGapMs ?? 0;
     this.lockTimeoutMs = opts.lockTimeoutMs ?? BUSY_TIMEOUT_MS;
-
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
@@ -254,7 +252,8 @@ export class BatchedWriter {
       this.commit.run();
     } catch (e) {
       // COMMIT itself failed, or SQLite rolled the whole transaction back under a job (disk full,
-      // I/O error, a deferred constraint): nothing of this batch is durable. A failing ROLLBACK must not keep the callers waiting forever.
+      // I/O error, a deferred constraint): nothing of this batch is durable. A failing ROLLBACK
+      // must not keep the callers waiting forever.
       try {
         if (this.db.inTransaction) this.rollback.run();
       } catch {}
